@@ -1,0 +1,5 @@
+"""Allow ``python -m edgecnn``."""
+
+from edgecnn.cli import main
+
+main()
