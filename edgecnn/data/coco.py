@@ -1,0 +1,267 @@
+"""COCO detection JSON (``images``, ``annotations``, ``categories``): reader and writer.
+
+Image ids are the file's own. An image's ``file_name`` is looked up, in order, next to the
+JSON file, in ``images/`` beside it, in the folder above, in ``images/`` there, and in the
+folder named after the JSON file's split (``annotations/instances_val2017.json`` ->
+``val2017/`` or ``images/val2017/``, the official COCO and the Ultralytics layouts).
+
+Categories are matched to data.yaml ``names`` by name; without ``names`` the classes are
+the categories sorted by id. A class in ``names`` that the file has no category for gets a
+fresh category id above the file's largest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgecnn.data._common import Issues, abspath, box_problem, clip_box, fmt_box, names_hint, place_image
+from edgecnn.data.imagesize import read_image_size
+from edgecnn.data.records import ImageRecord
+from edgecnn.errors import DataError
+
+
+def read_coco(
+    json_path: Path, names: list[str] | None, issues: Issues
+) -> tuple[list[ImageRecord], list[str], list[int]]:
+    """Read a COCO detection file.
+
+    Args:
+        json_path: the annotation file.
+        names: class names from data.yaml, or None to take the categories sorted by id.
+        issues: raises bad entries, or collects them when skipping.
+
+    Returns:
+        ``(records sorted by image id, names, category_ids)``.
+    """
+    if not json_path.is_file():
+        raise DataError(json_path, "a COCO split must be a .json annotation file")
+    doc = _load_json(json_path)
+    categories = _categories(doc, json_path)
+    if names is None:
+        names = [name for _, name in sorted(categories.items())]
+        category_ids = sorted(categories)
+    else:
+        by_name = {name: cid for cid, name in categories.items()}
+        fresh = iter(range(max(categories, default=0) + 1, 1 << 31))
+        category_ids = [by_name[n] if n in by_name else next(fresh) for n in names]
+    class_of = {cid: i for i, cid in enumerate(category_ids) if cid in categories}
+
+    entries = _image_entries(doc, json_path, issues)
+    annotations = _annotations_by_image(doc, json_path, entries, issues)
+    finder = _ImageFinder(json_path)
+    records = []
+    for image_id in sorted(entries):
+        try:
+            records.append(
+                _record(
+                    json_path, entries[image_id], annotations[image_id], finder, categories, class_of, names
+                )
+            )
+        except DataError as exc:
+            issues.add(exc)
+    return records, names, category_ids
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        with path.open(encoding="utf-8") as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"malformed JSON: {exc.msg}", f"line {exc.lineno} column {exc.colno}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
+        raise DataError(path, "not a COCO file: no 'images' list at the top level")
+    if not isinstance(doc.get("categories"), list):
+        raise DataError(path, "not a COCO detection file: no 'categories' list at the top level")
+    if not isinstance(doc.get("annotations", []), list):
+        raise DataError(path, "'annotations' is not a list")
+    return doc
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _categories(doc: dict[str, Any], path: Path) -> dict[int, str]:
+    categories: dict[int, str] = {}
+    for i, cat in enumerate(doc["categories"]):
+        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
+            raise DataError(path, "a category needs an integer 'id' and a string 'name'", f"categories[{i}]")
+        if cat["id"] in categories:
+            raise DataError(path, f"duplicate category id {cat['id']}", f"categories[{i}]")
+        if cat["name"] in categories.values():
+            raise DataError(path, f"duplicate category name '{cat['name']}'", f"category id {cat['id']}")
+        categories[cat["id"]] = cat["name"]
+    return categories
+
+
+def _image_entries(doc: dict[str, Any], path: Path, issues: Issues) -> dict[int, dict[str, Any]]:
+    entries: dict[int, dict[str, Any]] = {}
+    for i, image in enumerate(doc["images"]):
+        if not isinstance(image, dict) or not _is_int(image.get("id")):
+            issues.add(DataError(path, "an image needs an integer 'id'", f"images[{i}]"))
+        elif not isinstance(image.get("file_name"), str) or not image["file_name"]:
+            issues.add(DataError(path, "an image needs a 'file_name'", f"image id {image['id']}"))
+        elif image["id"] in entries:
+            issues.add(DataError(path, f"duplicate image id {image['id']}", f"images[{i}]"))
+        else:
+            entries[image["id"]] = image
+    return entries
+
+
+def _annotations_by_image(
+    doc: dict[str, Any], path: Path, entries: dict[int, dict[str, Any]], issues: Issues
+) -> dict[int, list[dict[str, Any]]]:
+    listed = {image["id"] for image in doc["images"] if isinstance(image, dict) and _is_int(image.get("id"))}
+    by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for i, ann in enumerate(doc.get("annotations", [])):
+        where = f"annotation id {ann['id']}" if isinstance(ann, dict) and "id" in ann else f"annotations[{i}]"
+        image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        if not _is_int(image_id):
+            issues.add(DataError(path, "an annotation needs an integer 'image_id'", where))
+        elif image_id in entries:
+            by_image[image_id].append(ann)
+        elif image_id not in listed:  # annotations of an image already reported are dropped quietly
+            issues.add(DataError(path, f"image id {image_id} is not in 'images'", where))
+    return by_image
+
+
+class _ImageFinder:
+    """Finds ``file_name`` in the folders common exports use, trying the last hit first."""
+
+    def __init__(self, json_path: Path) -> None:
+        here, up = json_path.parent, json_path.parent.parent
+        stem = json_path.stem
+        splits = [stem.split("_", 1)[-1], stem.rsplit("_", 1)[-1]] if "_" in stem else []
+        candidates = [here, here / "images", up, up / "images"]
+        for split in splits:
+            candidates += [up / split, up / "images" / split]
+        self.folders = list(dict.fromkeys(candidates))
+
+    def find(self, file_name: str) -> Path | None:
+        if Path(file_name).is_absolute():
+            return abspath(file_name) if Path(file_name).is_file() else None
+        for i, folder in enumerate(self.folders):
+            candidate = folder / file_name
+            if candidate.is_file():
+                self.folders.insert(0, self.folders.pop(i))
+                return abspath(candidate)
+        return None
+
+
+def _record(
+    path: Path,
+    image: dict[str, Any],
+    anns: list[dict[str, Any]],
+    finder: _ImageFinder,
+    categories: dict[int, str],
+    class_of: dict[int, int],
+    names: list[str],
+) -> ImageRecord:
+    image_id = image["id"]
+    file = finder.find(image["file_name"])
+    if file is None:
+        looked = ", ".join(str(f) for f in finder.folders)
+        raise DataError(
+            path, f"image file '{image['file_name']}' not found (looked in {looked})", f"image id {image_id}"
+        )
+    width, height = image.get("width"), image.get("height")
+    if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
+        if width is not None or height is not None:
+            raise DataError(path, f"bad image size {width}x{height}", f"image id {image_id}")
+        width, height = read_image_size(file)
+    boxes, class_ids, crowd = [], [], []
+    for ann in anns:
+        where = f"annotation id {ann.get('id')}"
+        cid = ann.get("category_id")
+        if cid not in class_of:
+            reason = (
+                f"category '{categories[cid]}' (id {cid}) is not in names {names_hint(names)}"
+                if cid in categories
+                else f"category id {cid!r} is not in 'categories'"
+            )
+            raise DataError(path, reason, where)
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+            raise DataError(path, f"malformed bbox {bbox!r}: expected [x, y, width, height]", where)
+        x, y, w, h = (float(v) for v in bbox)
+        problem = box_problem(x, y, x + w, y + h, width, height)
+        if problem:
+            raise DataError(path, f"box {fmt_box(bbox)} (x, y, w, h) {problem} (image id {image_id})", where)
+        boxes.append(clip_box(x, y, x + w, y + h, width, height))
+        class_ids.append(class_of[cid])
+        crowd.append(bool(ann.get("iscrowd", 0)))
+    return ImageRecord(file, image_id, width, height, boxes, class_ids, iscrowd=crowd)
+
+
+def write_coco(
+    records: Sequence[ImageRecord],
+    names: Sequence[str],
+    root: str | Path,
+    split: str = "val",
+    *,
+    category_ids: Sequence[int] | None = None,
+) -> Path:
+    """Write records in the official COCO layout: ``root/annotations/instances_<split>.json``
+    with the images copied to ``root/<split>/``.
+
+    Image ids are the records' ids; annotation ids count from 1. ``category_ids`` maps class
+    index to category id (default: the class index). ``iscrowd`` is kept; ``difficult`` is not
+    part of COCO and is dropped.
+
+    Returns:
+        The JSON file written (the split's entry for data.yaml).
+    """
+    root = Path(root)
+    category_ids = list(category_ids) if category_ids is not None else list(range(len(names)))
+    if len(category_ids) != len(names):
+        raise ValueError(f"{len(names)} names but {len(category_ids)} category ids")
+    ids = [r.image_id for r in records]
+    if len(set(ids)) != len(ids):
+        raise ValueError("records share image ids; COCO image ids must be unique")
+    placed: dict[Path, Path] = {}
+    images, annotations = [], []
+    for record in sorted(records, key=lambda r: r.image_id):
+        place_image(record.path, root / split / record.path.name, placed)
+        images.append(
+            {
+                "id": int(record.image_id),
+                "file_name": record.path.name,
+                "width": record.width,
+                "height": record.height,
+            }
+        )
+        for box, cls, crowd in zip(record.boxes, record.class_ids, record.iscrowd, strict=True):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": int(record.image_id),
+                    "category_id": int(category_ids[int(cls)]),
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": int(crowd),
+                }
+            )
+    doc = {
+        "info": {"description": "written by edgecnn"},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": int(c), "name": n, "supercategory": ""} for c, n in zip(category_ids, names, strict=True)
+        ],
+    }
+    json_path = root / "annotations" / f"instances_{split}.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(doc), encoding="utf-8")
+    return json_path

@@ -1,0 +1,77 @@
+"""Classification as one sub-folder per class (``train/cat/1.jpg``): reader and writer.
+
+Class order is data.yaml ``names`` when given, else the sorted folder names. Images are
+found recursively inside each class folder; hidden files and folders are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgecnn.data._common import Issues, list_images, names_hint, place_image
+from edgecnn.data.imagesize import read_image_size
+from edgecnn.data.records import ImageRecord
+from edgecnn.errors import DataError
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The non-hidden sub-folders of ``root``, sorted by name."""
+    return sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
+    )
+
+
+def read_folders(
+    sources: Sequence[Path], names: list[str] | None, issues: Issues
+) -> tuple[list[ImageRecord], list[str]]:
+    """Read a class-folders split.
+
+    Images are numbered 1, 2, ... in sorted path order over all ``sources``.
+
+    Returns:
+        ``(records, names)``; ``names`` are the sorted folder names when not given.
+    """
+    folders: list[Path] = []
+    for source in sources:
+        if not source.is_dir():
+            raise DataError(source, "a class-folders split must be a folder with one sub-folder per class")
+        folders += class_folders(source)
+    if names is None:
+        names = sorted({f.name for f in folders})
+    images = sorted(
+        ((image, folder) for folder in folders for image in list_images(folder)), key=lambda e: str(e[0])
+    )
+    records = []
+    for image_id, (image, folder) in enumerate(images, start=1):
+        try:
+            if folder.name not in names:
+                raise DataError(
+                    folder, f"folder '{folder.name}' is not a class in names {names_hint(names)}", image.name
+                )
+            width, height = read_image_size(image)
+            records.append(ImageRecord(image, image_id, width, height, label=names.index(folder.name)))
+        except DataError as exc:
+            issues.add(exc)
+    return records, names
+
+
+def write_folders(
+    records: Sequence[ImageRecord], names: Sequence[str], root: str | Path, split: str = "val"
+) -> Path:
+    """Copy labelled images to ``root/<split>/<class name>/``.
+
+    Returns:
+        The split folder (the split's entry for data.yaml).
+    """
+    split_dir = Path(root) / split
+    placed: dict[Path, Path] = {}
+    for name in names:
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"class name {name!r} cannot be a folder name")
+        (split_dir / name).mkdir(parents=True, exist_ok=True)  # empty classes keep their folder
+    for record in records:
+        if record.label is None or not 0 <= record.label < len(names):
+            raise ValueError(f"{record.path}: label {record.label} not in names (0..{len(names) - 1})")
+        place_image(record.path, split_dir / names[record.label] / record.path.name, placed)
+    return split_dir

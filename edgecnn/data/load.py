@@ -1,0 +1,93 @@
+"""Load the splits of a dataset described by a data.yaml, whatever their format."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgecnn.data._common import Issues
+from edgecnn.data.coco import read_coco
+from edgecnn.data.config import DataConfig, load_data_config
+from edgecnn.data.detect import detect_format
+from edgecnn.data.folders import read_folders
+from edgecnn.data.records import Split
+from edgecnn.data.voc import read_voc
+from edgecnn.data.yolo import read_yolo
+from edgecnn.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+def load_split(data_yaml: str | Path | DataConfig, split: str = "val", *, skip_bad: bool = False) -> Split:
+    """Read one split (``train``, ``val`` or ``test``) of a dataset.
+
+    Args:
+        data_yaml: a data.yaml path, or a config from :func:`load_data_config`.
+        split: the split key in data.yaml.
+        skip_bad: leave out images with a bad entry (missing or unreadable image, box outside
+            the image, unknown class, malformed line or element) instead of raising; each is
+            listed in :attr:`Split.skipped` and a warning gives the count.
+
+    Raises:
+        DataError: the split is missing, empty, its format unknown, or (without ``skip_bad``)
+            an entry is bad; the message names the file and the entry.
+    """
+    config = data_yaml if isinstance(data_yaml, DataConfig) else load_data_config(data_yaml)
+    paths = config.split_paths(split)
+    formats = {config.format or detect_format(p) for p in paths}
+    if len(formats) > 1:
+        raise DataError(config.yaml_path, f"the {split} paths mix formats: {', '.join(sorted(formats))}")
+    fmt = formats.pop()
+    task = config.task or ("classify" if fmt == "folders" else "detect")
+    if (task == "classify") != (fmt == "folders"):
+        raise DataError(
+            config.yaml_path,
+            f"task '{task}' does not fit the {fmt} format (classification reads one folder per class; "
+            "detection reads coco, yolo or voc)",
+            config.line_of("task") or config.line_of("format"),
+        )
+    names = config.class_names
+    if names is None and fmt in ("yolo", "voc"):
+        raise DataError(config.yaml_path, f"names is required for the {fmt} format")
+    issues = Issues(skip_bad)
+    category_ids: list[int] = []
+    if fmt == "coco":
+        if len(paths) > 1:
+            raise DataError(config.yaml_path, f"a COCO split is one JSON file; {split} lists {len(paths)}")
+        records, names, category_ids = read_coco(paths[0], names, issues)
+    elif fmt == "yolo":
+        records = read_yolo(paths, names, issues)
+    elif fmt == "voc":
+        records = read_voc(paths, split, names, issues)
+    else:
+        records, names = read_folders(paths, names, issues)
+    if config.nc is not None and config.nc != len(names):
+        raise DataError(config.yaml_path, f"nc is {config.nc} but the {split} split has {len(names)} classes")
+
+    where = paths[0] if len(paths) == 1 else config.yaml_path
+    if issues.skipped:
+        logger.warning(
+            "%s split: skipped %d bad entries (first: %s)", split, len(issues.skipped), issues.skipped[0]
+        )
+    if not records:
+        note = f"; {len(issues.skipped)} bad entries were skipped" if issues.skipped else ""
+        raise DataError(where, f"the {split} split has no images{note}")
+    if not names:
+        raise DataError(where, f"the {split} split has no classes")
+    return Split(split, task, fmt, names, records, issues.skipped, category_ids)
+
+
+def load_splits(
+    data_yaml: str | Path | DataConfig, splits: Sequence[str] | None = None, *, skip_bad: bool = False
+) -> dict[str, Split]:
+    """Load several splits (default: every split data.yaml sets), e.g. to check a whole dataset.
+
+    Raises:
+        DataError: as :func:`load_split`, or when no split is set.
+    """
+    config = data_yaml if isinstance(data_yaml, DataConfig) else load_data_config(data_yaml)
+    names = list(splits) if splits else config.splits()
+    if not names:
+        raise DataError(config.yaml_path, "no train, val or test split is set")
+    return {name: load_split(config, name, skip_bad=skip_bad) for name in names}

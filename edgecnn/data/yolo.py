@@ -1,0 +1,154 @@
+"""Ultralytics YOLO text labels: reader and writer.
+
+A split is a folder of images (``images/train``, or a folder that contains ``images/``) or
+a ``.txt`` file listing image paths (relative lines resolve against the list's folder).
+Each image's labels are at the same path with the last ``images`` folder replaced by
+``labels`` and the suffix by ``.txt`` (``images/train/a.jpg`` -> ``labels/train/a.txt``;
+an image with no ``images`` folder in its path has its ``.txt`` beside it). A missing label
+file means no objects. One object per line: ``class cx cy w h``, coordinates normalised to
+0..1 by the image width and height.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgecnn.data._common import (
+    Issues,
+    abspath,
+    box_problem,
+    clip_box,
+    fmt_box,
+    list_images,
+    names_hint,
+    place_image,
+)
+from edgecnn.data.imagesize import read_image_size
+from edgecnn.data.records import ImageRecord
+from edgecnn.errors import DataError
+
+
+def label_path(image: Path) -> Path:
+    """The label file of an image: the last ``images`` folder becomes ``labels``, suffix ``.txt``."""
+    parts = image.parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            return Path(*parts[:i], "labels", *parts[i + 1 :]).with_suffix(".txt")
+    return image.with_suffix(".txt")
+
+
+def read_yolo(sources: Sequence[Path], names: list[str], issues: Issues) -> list[ImageRecord]:
+    """Read a YOLO split from image folders and/or image list files.
+
+    Images are numbered 1, 2, ... in sorted path order over all ``sources``.
+    """
+    images: dict[Path, DataError | None] = {}  # image -> the error found while listing it
+    for source in sources:
+        if source.is_file():
+            images.update(_listed_images(source))
+        else:
+            folder = source / "images" if (source / "images").is_dir() else source
+            images.update(dict.fromkeys(list_images(folder)))
+    records = []
+    for image_id, image in enumerate(sorted(images, key=str), start=1):
+        try:
+            if images[image] is not None:
+                raise images[image]
+            records.append(_record(image, image_id, names))
+        except DataError as exc:
+            issues.add(exc)
+    return records
+
+
+def _listed_images(list_file: Path) -> dict[Path, DataError | None]:
+    if list_file.suffix.lower() != ".txt":
+        raise DataError(list_file, "a YOLO split must be an images folder or a .txt list of image paths")
+    found: dict[Path, DataError | None] = {}
+    for n, line in enumerate(_read_lines(list_file), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        image = abspath(list_file.parent / entry)
+        found[image] = (
+            None if image.is_file() else DataError(list_file, f"image {image} not found", f"line {n}")
+        )
+    return found
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read: {exc}") from None
+
+
+def _record(image: Path, image_id: int, names: list[str]) -> ImageRecord:
+    width, height = read_image_size(image)
+    labels = label_path(image)
+    boxes, class_ids = [], []
+    lines = _read_lines(labels) if labels.is_file() else []
+    for n, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"line {n}"
+        if len(fields) == 6:
+            raise DataError(
+                labels,
+                "6 values: a trailing confidence makes this a prediction, not ground truth "
+                "(expected class cx cy w h)",
+                where,
+            )
+        if len(fields) != 5:
+            raise DataError(labels, f"expected 5 values (class cx cy w h), got {len(fields)}", where)
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            raise DataError(labels, f"not a number in {line.strip()!r}", where) from None
+        cls = values[0]
+        if not cls.is_integer() or not 0 <= cls < len(names):
+            raise DataError(labels, f"class {fields[0]} not in names {names_hint(names)}", where)
+        cx, cy, w, h = values[1:]
+        x1, y1 = (cx - w / 2) * width, (cy - h / 2) * height
+        x2, y2 = (cx + w / 2) * width, (cy + h / 2) * height
+        problem = box_problem(x1, y1, x2, y2, width, height)
+        if problem:
+            hint = "; YOLO coordinates are normalised to 0..1" if max(values[1:]) > 1.5 else ""
+            raise DataError(
+                labels, f"box {fmt_box(values[1:])} (normalised cx cy w h) {problem}{hint}", where
+            )
+        boxes.append(clip_box(x1, y1, x2, y2, width, height))
+        class_ids.append(int(cls))
+    return ImageRecord(image, image_id, width, height, boxes, class_ids)
+
+
+def write_yolo(
+    records: Sequence[ImageRecord], names: Sequence[str], root: str | Path, split: str = "val"
+) -> Path:
+    """Write records as ``root/images/<split>/`` (copied images) and ``root/labels/<split>/*.txt``.
+
+    Every image gets a label file, empty for an image without objects. ``difficult`` and
+    ``iscrowd`` have no place in the format and are dropped.
+
+    Returns:
+        The images folder (the split's entry for data.yaml).
+    """
+    root = Path(root)
+    images_dir = root / "images" / split
+    placed: dict[Path, Path] = {}
+    for record in records:
+        image = images_dir / record.path.name
+        place_image(record.path, image, placed)
+        lines = []
+        for box, cls in zip(record.boxes, record.class_ids, strict=True):
+            if not 0 <= cls < len(names):
+                raise ValueError(f"{record.path}: class {cls} not in names (0..{len(names) - 1})")
+            x1, y1, x2, y2 = (float(v) for v in box)
+            cx, cy = (x1 + x2) / 2 / record.width, (y1 + y2) / 2 / record.height
+            w, h = (x2 - x1) / record.width, (y2 - y1) / record.height
+            lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n")
+        labels = label_path(image)
+        labels.parent.mkdir(parents=True, exist_ok=True)
+        labels.write_text("".join(lines), encoding="utf-8")
+    return images_dir
