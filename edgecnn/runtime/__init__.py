@@ -1,1 +1,44 @@
-"""runtime"""
+"""Board-side runtime: run a ``.tflite`` model in LiteRT (or a fallback interpreter), turn
+camera frames into its input tensor, read the spec embedded in the file, and validate model
+files without risking the calling process.
+
+Never imports TensorFlow, except as the last-resort interpreter backend. The public names
+below are imported on first use (PEP 562), so that ``import edgecnn.runtime.spec`` and the
+child-process probe stay light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Backend": "edgecnn.runtime.backend",
+    "load_backend": "edgecnn.runtime.backend",
+    "TFLiteModel": "edgecnn.runtime.interpreter",
+    "TensorInfo": "edgecnn.runtime.interpreter",
+    "read_spec": "edgecnn.runtime.metadata",
+    "preprocess": "edgecnn.runtime.preprocess",
+    "preprocess_quantized": "edgecnn.runtime.preprocess",
+    "resolve_spec": "edgecnn.runtime.resolve",
+    "InputSpec": "edgecnn.runtime.spec",
+    "ModelSpec": "edgecnn.runtime.spec",
+    "OutputSpec": "edgecnn.runtime.spec",
+    "ThresholdSpec": "edgecnn.runtime.spec",
+    "ModelInfo": "edgecnn.runtime.validate",
+    "validate_model": "edgecnn.runtime.validate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -50,10 +50,16 @@ class InputSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_norm(self) -> InputSpec:
+        # The defaults are written for colour models; a grey-scale model that does not set
+        # them gets the same mapping with one value each.
         for key in ("mean", "std"):
             values = getattr(self, key)
+            if key not in self.model_fields_set and len(values) != self.channels:
+                values = values[:1]
+                setattr(self, key, values)
             if len(values) not in (1, self.channels):
-                raise ValueError(f"{key} needs 1 or {self.channels} values, got {len(values)}")
+                allowed = "1 value" if self.channels == 1 else f"1 or {self.channels} values"
+                raise ValueError(f"{key} needs {allowed}, got {len(values)}")
         if any(s <= 0 for s in self.std):
             raise ValueError("std values must be > 0")
         return self

@@ -1,0 +1,239 @@
+"""Check a model file before a long-running process loads it.
+
+TFLite interpreters trust their input: TensorFlow's security policy says an untrusted
+model can crash them, and a truncated file made ai-edge-litert 2.2 segfault. So
+:func:`validate_model` works in two stages and never lets the caller crash:
+
+1. In this process, pure Python: the file exists and is a regular file, has the ``TFL3``
+   identifier, and every table, vector and index of the flatbuffer lies in bounds
+   (:func:`~edgecnn.runtime.flatbuffer.parse_model`); the embedded spec, if any, is valid
+   and fits the input and output tensor shapes.
+2. In a child process (``python -m edgecnn.runtime.probe``): the interpreter loads the
+   model, allocates tensors and runs once on zeros. A crash (a signal), a timeout or an
+   error there becomes one :class:`~edgecnn.errors.ModelError` line here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import edgecnn
+from edgecnn.errors import ModelError
+from edgecnn.runtime.interpreter import TensorInfo
+from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+from edgecnn.runtime.probe import MARKER
+from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
+from edgecnn.runtime.spec import ModelSpec
+
+PROBE_MODULE = "edgecnn.runtime.probe"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What :func:`validate_model` found out about a model."""
+
+    path: str
+    size: int
+    backend: str
+    backend_version: str
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    ops: tuple[str, ...]  # builtin operator names in execution order (empty if not available)
+    metadata_names: tuple[str, ...]  # names of all flatbuffer metadata entries
+    spec: ModelSpec | None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of the (single) input tensor."""
+        return self.inputs[0].shape
+
+    @property
+    def input_dtype(self) -> str:
+        """Dtype name of the input tensor."""
+        return self.inputs[0].dtype
+
+    @property
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        """Output tensor shapes, in output-index order."""
+        return [t.shape for t in self.outputs]
+
+    @property
+    def output_dtypes(self) -> list[str]:
+        """Output tensor dtype names, in output-index order."""
+        return [t.dtype for t in self.outputs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what ``edgecnn inspect --json`` prints)."""
+        return {
+            "path": self.path,
+            "size": self.size,
+            "backend": self.backend,
+            "backend_version": self.backend_version,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "ops": list(self.ops),
+            "metadata": list(self.metadata_names),
+            "spec": None if self.spec is None else self.spec.model_dump(mode="json"),
+        }
+
+    def describe(self) -> str:
+        """A human-readable summary (what ``edgecnn inspect`` prints)."""
+        lines = [
+            f"model    {self.path}",
+            f"size     {self.size} bytes ({self.size / 1024:.1f} KiB)",
+            f"backend  {self.backend} {self.backend_version}",
+        ]
+        for kind, tensors in (("input", self.inputs), ("output", self.outputs)):
+            for i, t in enumerate(tensors):
+                quant = f"scale {t.scale:.6g} zero_point {t.zero_point}" if t.scale else "not quantised"
+                shape = "(" + ",".join(map(str, t.shape)) + ")"
+                lines.append(f"{f'{kind} {i}':<8} {shape} {t.dtype} {quant}  name {t.name}")
+        if self.ops:
+            counts = Counter(self.ops)
+            lines.append("ops      " + ", ".join(f"{name} x{n}" for name, n in counts.items()))
+        lines.append("metadata " + (", ".join(self.metadata_names) or "none"))
+        lines.extend(self._describe_spec())
+        return "\n".join(lines)
+
+    def _describe_spec(self) -> list[str]:
+        spec = self.spec
+        if spec is None:
+            return ["spec     no edgecnn metadata"]
+        inp, out, th = spec.input, spec.output, spec.thresholds
+        lines = [
+            f"spec     {spec.name}: task {spec.task}, {spec.num_classes} labels: {', '.join(spec.labels)}",
+            f"  input  {inp.width}x{inp.height} px (WxH), {inp.channels} channel(s)"
+            f" {'grey' if inp.channels == 1 else inp.color_order}, {inp.resize}"
+            f"{f' pad {inp.pad_value}' if inp.resize == 'letterbox' else ''},"
+            f" mean {list(inp.mean)} std {list(inp.std)}",
+            f"  output {out.layout}, class activation {out.class_activation}",
+        ]
+        if out.layout != "classes":
+            order = scale_order(spec, self.output_shapes)
+            for stride, anchors, index in zip(out.strides, out.anchors, order, strict=True):
+                pairs = " ".join(f"{w:g},{h:g}" for w, h in anchors)
+                lines.append(f"  stride {stride}: output {index}, anchors {pairs}")
+        lines.append(f"  thresholds conf {th.conf:g} iou {th.iou:g} max_det {th.max_det}")
+        if spec.created_by:
+            lines.append(f"  created by {spec.created_by}")
+        return lines
+
+
+def validate_model(
+    path: str | Path,
+    expect_spec: bool = False,
+    timeout: float = 60.0,
+    num_threads: int | None = None,
+) -> ModelInfo:
+    """Check that a ``.tflite`` file loads and runs, without risking this process.
+
+    Args:
+        path: the model file.
+        expect_spec: require edgecnn metadata.
+        timeout: seconds the child process may take to load and run the model once.
+        num_threads: interpreter threads in the child.
+
+    Returns:
+        The model's :class:`ModelInfo`.
+
+    Raises:
+        ModelError: one line saying what is wrong (missing, not TFLite, truncated, corrupt,
+            metadata invalid or not matching the tensors, interpreter error, crash, timeout).
+    """
+    source = str(path)
+    with open_model_file(path) as data:
+        parsed = parse_model_file(data, source)
+        spec = spec_from_model(data, parsed, source)
+    main = parsed.main
+    if len(main.inputs) != 1:
+        raise ModelError(f"{source}: {len(main.inputs)} input tensors; edgecnn models have one image input")
+    if spec is None and expect_spec:
+        raise ModelError(f"{source} has no edgecnn metadata")
+    if spec is not None:
+        outputs = [t.shape for t in main.output_tensors]
+        check_spec_matches_model(spec, main.input_tensors[0].shape, outputs, source)
+    result = _run_probe(source, timeout, num_threads)
+    return ModelInfo(
+        path=source,
+        size=parsed.size,
+        backend=result["backend"],
+        backend_version=result["backend_version"],
+        inputs=tuple(TensorInfo(**{**t, "shape": tuple(t["shape"])}) for t in result["inputs"]),
+        outputs=tuple(TensorInfo(**{**t, "shape": tuple(t["shape"])}) for t in result["outputs"]),
+        ops=tuple(result["ops"]),
+        metadata_names=tuple(name for name, _ in parsed.metadata),
+        spec=spec,
+    )
+
+
+def probe_command(path: str, num_threads: int | None = None) -> list[str]:
+    """The command line of the child check."""
+    command = [sys.executable, "-m", PROBE_MODULE, path]
+    if num_threads is not None:
+        command += ["--num-threads", str(num_threads)]
+    return command
+
+
+def _run_probe(source: str, timeout: float, num_threads: int | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    # The child must import this same edgecnn, installed or not.
+    package_root = str(Path(edgecnn.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    try:
+        proc = subprocess.run(
+            probe_command(source, num_threads),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ModelError(
+            f"{source}: the TFLite interpreter did not load and run it within {timeout:g} s"
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"{source}: cannot start the model check: {exc.strerror or exc}") from None
+    if proc.returncode < 0:
+        raise ModelError(_crash_message(source, -proc.returncode))
+    payload = _payload(proc.stdout)
+    if payload is None:
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        detail = lines[-1] if lines else f"exit code {proc.returncode}, no output"
+        raise ModelError(f"{source}: the model check failed: {detail}")
+    if "error" in payload:
+        if payload.get("kind") == "edgecnn":
+            raise ModelError(f"{source}: {payload['error']}")
+        raise ModelError(f"{source}: the TFLite interpreter could not load it: {payload['error']}")
+    return payload
+
+
+def _crash_message(source: str, signum: int) -> str:
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    if signum == signal.SIGKILL:
+        return f"{source}: the model check was killed ({name}; out of memory?)"
+    return f"{source}: the TFLite interpreter crashed loading it ({name}); the file is probably corrupt"
+
+
+def _payload(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(MARKER):
+            try:
+                payload = json.loads(line[len(MARKER) :])
+            except json.JSONDecodeError:
+                return None
+            return payload if isinstance(payload, dict) else None
+    return None
