@@ -1,4 +1,4 @@
-"""``edgecnn data``: dataset commands (``check``, ``synth``)."""
+"""``edgecnn data``: dataset commands (``check``, ``synth``, ``split``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from edgecnn.cli._progress import progress_bar
 from edgecnn.cli.app import app
 from edgecnn.data import load_splits
+from edgecnn.data.split import parse_ratios, plan_split, write_split_plan
 from edgecnn.data.synth import SHAPES, write_synth_dataset
 from edgecnn.errors import UserError
 
@@ -101,3 +102,45 @@ def synth(
             progress=update,
         )
     typer.echo(f"wrote {n} images to {out}; dataset file: {data_yaml}")
+
+
+class SplitFormat(StrEnum):
+    """Dataset formats the split can be written in."""
+
+    coco = "coco"
+    yolo = "yolo"
+    voc = "voc"
+    folders = "folders"
+
+
+@data_app.command("split")
+def split_command(
+    data_yaml: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The dataset's data.yaml file.")
+    ],
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="New dataset folder (new or empty).")],
+    ratios: Annotated[str, typer.Option(help="train,val[,test] fractions summing to 1.")] = "0.7,0.2,0.1",
+    seed: Annotated[int, typer.Option(help="Shuffle seed; the same seed gives the same split.")] = 0,
+    format: Annotated[
+        SplitFormat | None, typer.Option("--format", help="Format to write. Default: the source's.")
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--from", help="Comma-separated splits to pool and re-split, e.g. train,val.")
+    ] = "train",
+) -> None:
+    """Split one pool of images into stratified train / val / test splits and write them with a data.yaml.
+
+    Every class lands in every split when it has enough images; split sizes are within one
+    image of the ratios.
+    """
+    pooled = [s.strip() for s in source.split(",") if s.strip()]
+    plan = plan_split(data_yaml, parse_ratios(ratios), seed=seed, source=pooled)
+    with progress_bar(f"writing {out}", plan.total) as update:
+        report = write_split_plan(plan, out, format.value if format else None, progress=update)
+    counts = ", ".join(f"{name} {n}" for name, n in report.images.items())
+    typer.echo(f"wrote {report.format} {counts} images to {out}; dataset file: {report.data_yaml}")
+    unit = "images" if plan.task == "classify" else "boxes"
+    width = max(len("class"), *(len(n) for n in report.names))
+    typer.echo(f"  {'class':<{width}}" + "".join(f"  {name:>6}" for name in report.images) + f"  ({unit})")
+    for i, name in enumerate(report.names):
+        typer.echo(f"  {name:<{width}}" + "".join(f"  {report.classes[s][i]:>6}" for s in report.images))

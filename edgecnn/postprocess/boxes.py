@@ -52,10 +52,8 @@ def scale_boxes(boxes: np.ndarray, sx: float, sy: float) -> np.ndarray:
 
 def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     """Clip corner boxes to ``[0, width] x [0, height]``."""
-    b = _as_boxes(boxes).copy()
-    np.clip(b[:, [0, 2]], 0, width, out=b[:, [0, 2]])
-    np.clip(b[:, [1, 3]], 0, height, out=b[:, [1, 3]])
-    return b
+    b = _as_boxes(boxes)
+    return np.clip(b, 0, np.array([width, height, width, height], dtype=b.dtype))
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:

@@ -34,8 +34,8 @@ class Letterbox:
         boxes[:, [0, 2]] = (boxes[:, [0, 2]] - self.pad_x) / self.scale_x
         boxes[:, [1, 3]] = (boxes[:, [1, 3]] - self.pad_y) / self.scale_y
         if clip:
-            np.clip(boxes[:, [0, 2]], 0, self.src_width, out=boxes[:, [0, 2]])
-            np.clip(boxes[:, [1, 3]], 0, self.src_height, out=boxes[:, [1, 3]])
+            w, h = self.src_width, self.src_height
+            boxes = np.clip(boxes, 0, np.array([w, h, w, h], dtype=np.float32))
         return boxes
 
     def to_input(self, boxes_xyxy: np.ndarray) -> np.ndarray:
