@@ -5,7 +5,7 @@ from __future__ import annotations
 from edgecnn.cli.app import app
 
 # Importing a command module registers its command(s) on ``app``.
-from edgecnn.cli import data_cmd, eval_cmd, inspect_cmd  # noqa: F401  isort: skip
+from edgecnn.cli import data_cmd, eval_cmd, inspect_cmd, models_cmd  # noqa: F401  isort: skip
 
 
 def main() -> None:
