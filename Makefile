@@ -34,6 +34,7 @@ test-fast: $(STAMP) lint
 ## bench: speed benchmarks (ratios against references measured in the same run)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/nms.py
+	$(BIN)/python benchmarks/pipeline.py
 
 ## demo: the main job end to end, on generated data
 demo: $(STAMP)

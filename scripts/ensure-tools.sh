@@ -6,6 +6,18 @@ set -euo pipefail
 # command -> Debian package. Later parts of the suite add their tools here
 # (mosquitto, openssh-server, qemu-user-static, chromium, ...).
 declare -A TOOLS=(
+    [mosquitto]=mosquitto
+    [mosquitto_sub]=mosquitto-clients
+    [chromium]=chromium
+    [openssl]=openssl
+    [mosquitto_passwd]=mosquitto
+    [systemd-analyze]=systemd
+    # the emulated Raspberry Pi (deploy/testbed): qemu-user + binfmt_misc, debootstrap, nspawn
+    [qemu-aarch64-static]=qemu-user-static
+    [debootstrap]=debootstrap
+    [systemd-nspawn]=systemd-container
+    [ssh]=openssh-client
+    [ssh-keygen]=openssh-client
 )
 
 missing=()

@@ -1,4 +1,4 @@
-"""``edgecnn eval``: score predictions (or, later, a model) against a dataset split."""
+"""``edgecnn eval``: score a model (``.keras`` / ``.tflite``) or a predictions file against a split."""
 
 from __future__ import annotations
 
@@ -14,7 +14,18 @@ from edgecnn.errors import UserError
 
 @app.command("eval")
 def eval_command(
-    data: Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, help="The data.yaml file.")],
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="A model to evaluate: RUN_DIR/model.keras (spec.json next to it) or a .tflite with an "
+            "embedded spec.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path, typer.Option("--data", exists=True, dir_okay=False, help="The data.yaml file.")
+    ] = ...,
     predictions: Annotated[
         Path | None,
         typer.Option(
@@ -27,15 +38,80 @@ def eval_command(
     split: Annotated[str, typer.Option(help="Split holding the ground truth.")] = "val",
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad ground-truth entries.")] = False,
     max_dets: Annotated[int, typer.Option(min=1, help="Detections kept per image and class.")] = 100,
+    conf: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="MODEL: confidence threshold (low: the whole PR curve).")
+    ] = 0.001,
+    iou: Annotated[float, typer.Option(min=0.01, max=1.0, help="MODEL: NMS IoU threshold.")] = 0.6,
+    batch: Annotated[int, typer.Option(min=1, help="MODEL: images per Keras call.")] = 32,
+    save_results: Annotated[
+        Path | None,
+        typer.Option("--save-results", dir_okay=False, help="MODEL: write its COCO results JSON here."),
+    ] = None,
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            "--plots",
+            file_okay=False,
+            help="Write pr_curve.png (detect) or confusion_matrix.png (classify) here.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Score predictions against a dataset split: COCO mAP (detect) or accuracy (classify)."""
-    if predictions is None:
-        raise UserError("pass --predictions FILE (evaluating a model file comes with the quantize issue)")
-    from edgecnn.metrics.results_file import score_predictions_file
+    """Score a model or a predictions file against a split: COCO mAP (detect) or accuracy (classify)."""
+    if model is None and predictions is None:
+        raise UserError("pass a MODEL file (.keras or .tflite) or --predictions FILE")
+    if model is not None and predictions is not None:
+        raise UserError("pass a MODEL file or --predictions FILE, not both")
+    if model is not None:
+        report, metrics = _evaluate_model(
+            model, data, split, skip_bad, conf, iou, max_dets, batch, save_results
+        )
+    else:
+        from edgecnn.metrics.results_file import score_predictions_file
 
-    report = score_predictions_file(predictions, data, split, skip_bad=skip_bad, max_dets=max_dets)
+        if save_results is not None:
+            raise UserError("--save-results needs a MODEL (a predictions file already is results)")
+        report = score_predictions_file(predictions, data, split, skip_bad=skip_bad, max_dets=max_dets)
+        metrics = _rescore_for_plots(predictions, data, split, skip_bad, max_dets) if plots else None
+    if plots is not None and metrics is not None:
+        from edgecnn.evaluation.plots import write_plots
+
+        write_plots(metrics, plots)
     typer.echo(json.dumps(report, indent=2) if as_json else _format(report))
+
+
+def _evaluate_model(
+    model: Path,
+    data: Path,
+    split: str,
+    skip_bad: bool,
+    conf: float,
+    iou: float,
+    max_dets: int,
+    batch: int,
+    save_results: Path | None,
+) -> tuple[dict[str, Any], Any]:
+    from edgecnn.cli._progress import progress_bar
+    from edgecnn.data import load_split
+    from edgecnn.evaluation.evaluate import evaluate
+    from edgecnn.evaluation.predictor import load_predictor
+
+    gt = load_split(data, split, skip_bad=skip_bad)
+    predictor = load_predictor(model, batch_size=batch)
+    with progress_bar(f"eval {model.name}", len(gt)) as update:
+        result = evaluate(predictor, gt, conf=conf, iou=iou, max_det=max_dets, progress=update)
+    if save_results is not None:
+        save_results.write_text(json.dumps(result.results))
+    return result.report, result.metrics
+
+
+def _rescore_for_plots(predictions: Path, data: Path, split: str, skip_bad: bool, max_dets: int) -> Any:
+    """The metrics object of an already validated predictions file (its report has no curves)."""
+    from edgecnn.data import load_split
+    from edgecnn.evaluation.evaluate import score_results
+
+    gt = load_split(data, split, skip_bad=skip_bad)
+    return score_results(json.loads(predictions.read_text(encoding="utf-8")), gt, max_dets=max_dets)[1]
 
 
 def _pct(value: float | None) -> str:

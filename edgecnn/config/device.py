@@ -1,0 +1,412 @@
+"""The device config: what ``edgecnn run --config device.yaml`` runs, validated by pydantic.
+
+Every key has a default (except ``model.path`` and ``source``), a description and bounds;
+unknown keys are errors. ``source`` and each entry of ``sinks`` are unions discriminated
+on ``type``, built from the plugins that imported (:mod:`edgecnn.sources`,
+:mod:`edgecnn.sinks`). An error names the YAML line and the key path, as one line::
+
+    device.yaml:14: thresholds.person: Input should be less than or equal to 1
+
+Thresholds default to what the model carries (its spec's ``thresholds``); the config only
+overrides: a number applies to every class, a mapping has an optional ``default`` plus one
+value per label. Label names (in ``thresholds``, ``iou`` and ``classes``) are checked
+against the model's labels by :meth:`DeviceConfig.resolve`, once the model is known.
+``docs/daemon.md`` lists every key.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from edgecnn import sinks, sources
+from edgecnn.errors import ConfigError
+from edgecnn.runtime.spec import ModelSpec
+from edgecnn.sinks.jsonl import JsonlConfig
+
+DEVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+Overlap = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _union(types: Sequence[type[BaseModel]], what: str) -> Any:
+    """The discriminated union of plugin configs (a single type needs no discriminator)."""
+    if not types:
+        raise RuntimeError(f"no {what} plugin could be imported: {sinks.failed() or sources.failed()}")
+    if len(types) == 1:
+        return types[0]
+    return Annotated[functools.reduce(operator.or_, types), Field(discriminator="type")]
+
+
+SourceConfig = _union(sources.config_types(), "source")
+SinkConfig = _union(sinks.config_types(), "sink")
+
+
+def _hostname() -> str:
+    name = socket.gethostname().split(".")[0]
+    return name if name and name[0].isalnum() else "edgecnn"
+
+
+class ModelSettings(_Strict):
+    """The model file, the interpreter, and settings for models without edgecnn metadata."""
+
+    path: Path = Field(description="The .tflite model (its edgecnn metadata gives labels, input, anchors).")
+    num_threads: int | None = Field(
+        None, ge=1, le=64, description="Interpreter threads; default: the interpreter's own choice."
+    )
+    validate_timeout: float = Field(
+        30.0, ge=1.0, le=600.0, description="Seconds the child-process check may take to load and run it."
+    )
+    task: Literal["detect", "classify"] | None = Field(None, description="Without metadata: the task.")
+    labels: list[str] | str | None = Field(
+        None, description="Without metadata: class names, as a list, a labels.txt path or 'a,b,c'."
+    )
+    layout: Literal["yolo_v2", "yolo_v3", "classes"] | None = Field(
+        None, description="Without metadata: output layout (default yolo_v3 / classes by task)."
+    )
+    anchors: (
+        str
+        | list[list[tuple[Annotated[float, Field(gt=0, le=8192)], Annotated[float, Field(gt=0, le=8192)]]]]
+        | None
+    ) = Field(None, description="Without metadata: anchors per scale, 'w,h w,h; w,h ...' in input pixels.")
+    strides: list[Annotated[int, Field(ge=1, le=1024)]] | None = Field(
+        None, description="Without metadata: stride per scale (default: from the output grids)."
+    )
+    class_activation: Literal["sigmoid", "softmax", "none"] | None = Field(
+        None, description="Without metadata: activation still to apply to class outputs."
+    )
+    color_order: Literal["RGB", "BGR"] | None = Field(
+        None, description="Without metadata: input channel order."
+    )
+    resize: Literal["letterbox", "stretch"] | None = Field(None, description="Without metadata: resize mode.")
+    mean: list[Annotated[float, Field(ge=-255.0, le=255.0)]] | None = Field(
+        None, description="Without metadata: per-channel mean in 0..255 units."
+    )
+    std: list[Annotated[float, Field(gt=0.0, le=255.0)]] | None = Field(
+        None, description="Without metadata: per-channel std in 0..255 units."
+    )
+
+    def spec_overrides(self) -> dict[str, Any]:
+        """The metadata settings given here, as :func:`~edgecnn.runtime.resolve.resolve_spec` keywords."""
+        keys = (
+            "task",
+            "labels",
+            "layout",
+            "anchors",
+            "strides",
+            "class_activation",
+            "color_order",
+            "resize",
+            "mean",
+            "std",
+        )
+        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+
+
+@dataclass(frozen=True)
+class PostSettings:
+    """Thresholds with label names resolved to class ids: what post-processing needs per frame."""
+
+    task: str
+    conf: float
+    class_conf: dict[int, float]
+    iou: float
+    class_iou: dict[int, float]
+    classes: tuple[int, ...] | None
+    agnostic: bool
+    max_det: int
+    topk: int
+
+    @property
+    def min_conf(self) -> float:
+        """The lowest confidence threshold of any class that can be kept."""
+        values = [self.conf, *self.class_conf.values()]
+        if self.classes is not None:
+            values = [self.class_conf.get(c, self.conf) for c in self.classes]
+        return min(values)
+
+
+class DeviceConfig(_Strict):
+    """Everything ``edgecnn run`` needs: model, source, thresholds and sinks."""
+
+    device: str = Field(
+        default_factory=_hostname,
+        pattern=DEVICE_NAME,
+        description="Device name: MQTT topic level, health name (default: the host name).",
+    )
+    model: ModelSettings = Field(description="The model and its interpreter.")
+    source: SourceConfig = Field(description="Where frames come from; 'type' picks the plugin.")
+    thresholds: dict[str, Score] | None = Field(
+        None,
+        description="Minimum score to keep a detection: a number, or {default: .., <label>: ..}; "
+        "default: the model's own.",
+    )
+    iou: dict[str, Overlap] | None = Field(
+        None,
+        description="NMS IoU threshold: a number, or {default: .., <label>: ..}; default: the model's own.",
+    )
+    classes: list[str] = Field(default_factory=list, description="Keep only these labels (empty: all).")
+    max_det: int | None = Field(
+        None, ge=1, le=30000, description="Detections kept per frame; default: the model's own."
+    )
+    agnostic: bool = Field(False, description="NMS across classes (a box of one class suppresses others).")
+    topk: int = Field(
+        5, ge=1, le=1000, description="Classifiers: labels reported per frame (above threshold)."
+    )
+    sinks: list[SinkConfig] = Field(
+        default_factory=lambda: [JsonlConfig(type="jsonl")],
+        description="Where results go; default: JSON lines on stdout.",
+    )
+    stop_timeout: float = Field(
+        4.0, ge=0.5, le=30.0, description="Seconds to flush sinks and release the camera on SIGTERM."
+    )
+    state_dir: Path | None = Field(
+        None, description="Writable directory for sinks' files; default $STATE_DIRECTORY, else the cwd."
+    )
+
+    _origin: _Origin | None = PrivateAttr(default=None)
+
+    @field_validator("thresholds", "iou", mode="before")
+    @classmethod
+    def _per_class(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"default": value}
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> DeviceConfig:
+        if self.agnostic and self.iou and set(self.iou) - {"default"}:
+            raise ValueError("per-class iou values need agnostic: false")
+        return self
+
+    @property
+    def state_path(self) -> Path:
+        """The directory for sinks' files (``state_dir``, ``$STATE_DIRECTORY`` or the cwd)."""
+        if self.state_dir is not None:
+            return self.state_dir
+        return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or ".")
+
+    def where(self, *loc: str | int) -> str:
+        """Where a key was set, for messages: ``device.yaml:14: thresholds.person`` or ``--conf``."""
+        return (self._origin or _Origin()).describe(loc)
+
+    def resolve(self, spec: ModelSpec) -> PostSettings:
+        """Thresholds with defaults from the model and label names turned into class ids.
+
+        Raises:
+            ConfigError: a label the model does not have, naming it, its line and the labels.
+        """
+        ids = {name: i for i, name in enumerate(spec.labels)}
+
+        def class_id(name: str, *loc: str | int) -> int:
+            if name not in ids:
+                known = ", ".join(spec.labels[:20]) + (", ..." if len(spec.labels) > 20 else "")
+                raise ConfigError(f"{self.where(*loc)}: unknown label {name!r}; the model's labels: {known}")
+            return ids[name]
+
+        def table(values: dict[str, float] | None, key: str) -> dict[int, float]:
+            return {class_id(n, key, n): v for n, v in (values or {}).items() if n != "default"}
+
+        thresholds, iou = self.thresholds or {}, self.iou or {}
+        classes = tuple(class_id(n, "classes", i) for i, n in enumerate(self.classes)) or None
+        return PostSettings(
+            task=spec.task,
+            conf=thresholds.get("default", spec.thresholds.conf),
+            class_conf=table(self.thresholds, "thresholds"),
+            iou=iou.get("default", spec.thresholds.iou),
+            class_iou=table(self.iou, "iou"),
+            classes=classes,
+            agnostic=self.agnostic,
+            max_det=self.max_det if self.max_det is not None else spec.thresholds.max_det,
+            topk=self.topk,
+        )
+
+
+# -- where a value came from: YAML lines or command-line flags --------------------------------
+
+
+class _Origin:
+    """Names a key path for messages (config built in Python: the dotted path)."""
+
+    def describe(self, loc: Sequence[str | int]) -> str:
+        return ".".join(str(p) for p in loc) or "config"
+
+
+class _YamlOrigin(_Origin):
+    """Maps key paths to ``file:line`` through the YAML node tree."""
+
+    def __init__(self, path: str, root: yaml.Node) -> None:
+        self.path = path
+        self.root = root
+
+    def describe(self, loc: Sequence[str | int]) -> str:
+        line, dotted = _locate(self.root, loc)
+        return f"{self.path}:{line}: {dotted}" if dotted else f"{self.path}:{line}"
+
+
+class _FlagOrigin(_Origin):
+    """Maps key paths to the command-line flags that set them."""
+
+    def __init__(self, flags: Mapping[tuple[str, ...], str]) -> None:
+        self.flags = flags
+
+    def describe(self, loc: Sequence[str | int]) -> str:
+        keys = tuple(str(p) for p in loc)
+        for n in range(len(keys), 0, -1):
+            if keys[:n] in self.flags:
+                return self.flags[keys[:n]]
+        return super().describe(loc)
+
+
+def _locate(root: yaml.Node, loc: Sequence[str | int]) -> tuple[int, str]:
+    """The line (1-based) and dotted path of ``loc`` in the YAML tree.
+
+    Parts of ``loc`` that name no key (a union's tag, a type name) are left out; a last
+    part missing from a mapping (a required key) is kept, on the mapping's line.
+    """
+    node, line, parts = root, root.start_mark.line + 1, []
+    for i, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    node, line = value, key.start_mark.line + 1
+                    parts.append(str(part))
+                    break
+            else:
+                if i == len(loc) - 1:
+                    parts.append(str(part))
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+            parts.append(str(part))
+    return line, ".".join(parts)
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = ctx.get("tag")
+        expected = ctx.get("expected_tags", "")
+        if tag is None:
+            return f"missing 'type' (one of {expected})"
+        reason = {**sources.failed(), **sinks.failed()}.get(str(tag))
+        if reason:
+            return f"type {tag!r} is not available: its plugin failed to import ({reason})"
+        return f"unknown type {tag!r}; expected one of {expected}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def config_error(exc: ValidationError, origin: _Origin) -> ConfigError:
+    """One line for a validation error: where (file:line: key.path, or a flag), what, and how many more."""
+    errors = exc.errors()
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ConfigError(f"{origin.describe(first['loc'])}: {_message(first)}{more}")
+
+
+def load_device_config(path: str | Path) -> DeviceConfig:
+    """Read and validate a device config file.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, not YAML, not a mapping, or invalid
+            (one line naming the file, the line and the key path).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    if root is None or not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings (model:, source:, sinks: ...)")
+    origin = _YamlOrigin(source, root)
+    try:
+        config = DeviceConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, origin) from None
+    config._origin = origin
+    return config
+
+
+#: which flag of ``edgecnn run`` sets which key, for messages
+FLAGS: dict[tuple[str, ...], str] = {
+    ("model",): "--model",
+    ("model", "num_threads"): "--threads",
+    ("source",): "--source",
+    ("thresholds",): "--conf",
+    ("iou",): "--iou",
+    ("classes",): "--classes",
+    ("max_det",): "--max-det",
+    ("sinks",): "--jsonl",
+    ("device",): "--device",
+}
+
+
+def config_from_flags(
+    model: str | Path,
+    source: str,
+    jsonl: str | None = None,
+    conf: float | None = None,
+    iou: float | None = None,
+    classes: Sequence[str] | None = None,
+    max_det: int | None = None,
+    num_threads: int | None = None,
+) -> DeviceConfig:
+    """The config of ``edgecnn run --model M --source S [--jsonl F] ...`` (an OpenCV source).
+
+    Raises:
+        ConfigError: one line naming the flag at fault (``--conf: Input should be ...``).
+    """
+    data: dict[str, Any] = {
+        "model": {"path": str(model), **({"num_threads": num_threads} if num_threads is not None else {})},
+        "source": {"type": "opencv", "input": int(source) if source.isdigit() else source},
+        "sinks": [{"type": "jsonl", "path": jsonl or "-"}],
+    }
+    for key, value in (("thresholds", conf), ("iou", iou), ("max_det", max_det)):
+        if value is not None:
+            data[key] = value
+    if classes:
+        data["classes"] = list(classes)
+    origin = _FlagOrigin(FLAGS)
+    try:
+        config = DeviceConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, origin) from None
+    config._origin = origin
+    return config

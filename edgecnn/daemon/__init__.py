@@ -1,0 +1,37 @@
+"""The board-side daemon: source -> runtime -> postprocess -> sinks, under systemd.
+
+* :mod:`~edgecnn.daemon.loop`: :class:`Daemon`, the pipelined loop, and :func:`run_daemon`.
+* :mod:`~edgecnn.daemon.state`: :class:`DaemonStats`, the live state sinks read.
+* :mod:`~edgecnn.daemon.notify`: ``sd_notify`` (READY, WATCHDOG, STATUS) without libsystemd.
+* :mod:`~edgecnn.daemon.signals`: SIGTERM / SIGINT to a clean stop.
+
+Never imports TensorFlow. Names are imported on first use (PEP 562), so that importing
+:mod:`edgecnn.daemon.state` from a sink stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Daemon": "edgecnn.daemon.loop",
+    "run_daemon": "edgecnn.daemon.loop",
+    "DaemonStats": "edgecnn.daemon.state",
+    "Health": "edgecnn.daemon.state",
+    "Notifier": "edgecnn.daemon.notify",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,141 @@
+"""Per-frame work around the interpreter: the model's spec, input tensors, and detections.
+
+:func:`load_spec` reads the spec a model carries (pure Python, no interpreter) or builds
+one from ``model:`` settings for a model without metadata. :class:`FrameProcessor` does
+what :meth:`TFLiteModel.run_frame <edgecnn.runtime.interpreter.TFLiteModel.run_frame>`
+does, split in two so that the daemon can run the halves on other threads than
+inference: :meth:`~FrameProcessor.prepare` (frame to input tensor) and
+:meth:`~FrameProcessor.detections` (raw outputs to detections in source-frame pixels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from edgecnn.config.device import DeviceConfig, PostSettings
+from edgecnn.errors import ConfigError
+from edgecnn.postprocess import Letterbox, decode_yolo, filter_detections, topk
+from edgecnn.runtime.interpreter import TFLiteModel, dequantize_tensor
+from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+from edgecnn.runtime.preprocess import preprocess, preprocess_quantized
+from edgecnn.runtime.resolve import resolve_spec
+from edgecnn.runtime.spec import ModelSpec
+from edgecnn.sinks.base import Detection
+
+
+def load_spec(config: DeviceConfig) -> ModelSpec:
+    """The model's spec: its embedded metadata, with ``model:`` settings (if any) applied.
+
+    Raises:
+        ModelError: missing or corrupt file, invalid metadata, or a spec that does not fit.
+        ConfigError: no metadata and ``model.task`` / ``model.labels`` not set.
+    """
+    settings = config.model
+    source = str(settings.path)
+    with open_model_file(settings.path) as data:
+        parsed = parse_model_file(data, source)
+        embedded = spec_from_model(data, parsed, source)
+        inputs = [t.shape for t in parsed.main.input_tensors]
+        outputs = [t.shape for t in parsed.main.output_tensors]
+    overrides = settings.spec_overrides()
+    if embedded is not None and not overrides:
+        return embedded
+    if embedded is None:
+        missing = [k for k in ("task", "labels") if k not in overrides]
+        if overrides.get("task") == "detect" and "anchors" not in overrides:
+            missing.append("anchors")
+        if missing:
+            keys = " and ".join(f"model.{k}" for k in missing)
+            raise ConfigError(
+                f"{config.where('model', 'path')}: {source} has no edgecnn metadata: set {keys}"
+            )
+    return resolve_spec(
+        embedded,
+        **overrides,
+        input_shape=inputs[0] if len(inputs) == 1 else None,
+        output_shapes=outputs,
+        source=source,
+    )
+
+
+def iso_time(ts: float) -> str:
+    """Seconds since the epoch as ISO-8601 UTC with milliseconds: ``2026-11-30T12:00:00.100Z``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class FrameProcessor:
+    """Frame to input tensor, and raw outputs to :class:`~edgecnn.sinks.base.Detection`\\ s.
+
+    Args:
+        model: the loaded model (its spec set).
+        settings: thresholds with class ids (:meth:`DeviceConfig.resolve`).
+    """
+
+    def __init__(self, model: TFLiteModel, settings: PostSettings) -> None:
+        if model.spec is None:
+            raise ValueError("FrameProcessor needs a model with a spec")
+        self.model = model
+        self.spec: ModelSpec = model.spec
+        self.settings = settings
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """The input tensor (of the input's dtype) for ``image`` and the box transform back to it."""
+        info, spec = self.model.input, self.spec.input
+        if info.quantized:
+            return preprocess_quantized(image, spec, info.effective_scale, info.zero_point, info.dtype)
+        tensor, box_map = preprocess(image, spec)
+        return tensor.astype(info.dtype, copy=False), box_map
+
+    def detections(
+        self,
+        raw_outputs: Sequence[np.ndarray],
+        box_map: Letterbox,
+        full_size: tuple[int, int] | None = None,
+    ) -> tuple[Detection, ...]:
+        """Kept detections, best first, boxes in frame pixels (classifiers: top-k labels).
+
+        Args:
+            raw_outputs: the output tensors as the interpreter returned them.
+            box_map: the transform :meth:`prepare` returned for this frame.
+            full_size: ``(width, height)`` of a larger frame of the same scene to report
+                boxes in (picamera2's main stream), or None.
+        """
+        outputs = [
+            dequantize_tensor(r, info) for r, info in zip(raw_outputs, self.model.outputs, strict=True)
+        ]
+        labels, s = self.spec.labels, self.settings
+        if self.spec.task == "classify":
+            ranked = topk(outputs[0], k=len(labels), activation=self.spec.output.class_activation)
+            kept = [
+                Detection(labels[c], c, p)
+                for c, p in ranked
+                if (s.classes is None or c in s.classes) and p > s.class_conf.get(c, s.conf)
+            ]
+            return tuple(kept[: s.topk])
+        spec_in = self.spec.input
+        boxes, scores = decode_yolo(
+            outputs, self.spec.output, spec_in.width, spec_in.height, len(labels), min_objectness=s.min_conf
+        )
+        found = filter_detections(
+            boxes,
+            scores,
+            conf=s.conf,
+            class_conf=s.class_conf or None,
+            iou=s.iou,
+            class_iou=s.class_iou or None,
+            classes=s.classes,
+            agnostic=s.agnostic,
+            max_det=s.max_det,
+        ).to_source(box_map)
+        xyxy = found.boxes
+        if full_size is not None:
+            xyxy = xyxy * np.array(
+                [full_size[0] / box_map.src_width, full_size[1] / box_map.src_height] * 2, dtype=np.float32
+            )
+        return tuple(
+            Detection(labels[int(c)], int(c), float(p), (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+            for b, p, c in zip(xyxy, found.scores, found.class_ids, strict=True)
+        )

@@ -1,0 +1,50 @@
+"""Evaluate a trained model (Keras or TFLite) on a dataset split, the way the board runs it.
+
+Images go through :func:`edgecnn.data.pipeline.iter_preprocessed` (the board's own
+preprocessing), a backend-agnostic :class:`Predictor` returns the raw outputs, and
+post-processing is the board's (:func:`edgecnn.postprocess.decode_yolo` and
+:func:`~edgecnn.postprocess.filter_detections`). Detections are written as a COCO results
+list and scored exactly as ``edgecnn eval --predictions`` scores a file, so the two modes
+agree to the last digit.
+
+* :class:`KerasPredictor` (``.keras``, imports TensorFlow),
+* :class:`TFLitePredictor` (``.tflite``, board side: its module never imports TensorFlow),
+* :func:`load_predictor` picks one by file suffix,
+* :func:`evaluate_model` / :func:`evaluate` run and score; :mod:`.plots` draws PR curves and
+  confusion matrices.
+
+Names are imported on first use (PEP 562), so importing this package stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Predictor": "edgecnn.evaluation.predictor",
+    "load_predictor": "edgecnn.evaluation.predictor",
+    "spec_for_model": "edgecnn.evaluation.predictor",
+    "KerasPredictor": "edgecnn.evaluation.keras_predictor",
+    "TFLitePredictor": "edgecnn.evaluation.tflite_predictor",
+    "Evaluation": "edgecnn.evaluation.evaluate",
+    "evaluate": "edgecnn.evaluation.evaluate",
+    "evaluate_model": "edgecnn.evaluation.evaluate",
+    "predict_results": "edgecnn.evaluation.evaluate",
+    "score_results": "edgecnn.evaluation.evaluate",
+    "write_plots": "edgecnn.evaluation.plots",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

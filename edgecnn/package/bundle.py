@@ -1,0 +1,353 @@
+"""``edgecnn package``: one ``.tar.gz`` with everything a board needs to run a model offline.
+
+Layout (one top-level directory ``NAME-VERSION-ARCH/``)::
+
+    install.py                       the installer (standard library only), run as root
+    manifest.json                    name, version, target, model spec, sha256 of every file
+    model.tflite                     the model, with its edgecnn metadata
+    config/device.yaml               the device config (given, or the example) -> /etc/edgecnn
+    systemd/edgecnn-detect.service   the unit -> /etc/systemd/system
+    requirements.txt                 every wheel, pinned with --hash=sha256
+    wheels/*.whl                     the board's dependencies for its CPU and Python, and edgecnn
+    README.txt                       how to install
+
+Everything is checked before anything is written: the model parses, carries a spec that fits
+its tensors and loads in a child process; every operator is available in the target runtime
+(:mod:`edgecnn.package.ops`); the runtime has wheels for the target Python; the config is
+valid. The archive is reproducible: entries sorted, owner root, fixed modes and mtimes, gzip
+without a timestamp; with ``SOURCE_DATE_EPOCH`` set (it also fixes ``created``) the same
+inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import edgecnn
+from edgecnn.errors import ConfigError, ModelError, UserError
+from edgecnn.package import install as installer
+from edgecnn.package.manifest import BOARD_MODEL_PATH, build_manifest, model_summary
+from edgecnn.package.ops import check_model_ops
+from edgecnn.package.wheelhouse import (
+    SOURCE_DATE_EPOCH,
+    Log,
+    Target,
+    Wheel,
+    build_edgecnn_wheel,
+    fetch_wheels,
+    requirements_txt,
+    sha256_file,
+    source_tree,
+)
+from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+EXAMPLE_CONFIG = Path("deploy/config/device.example.yaml")
+UNIT_FILE = Path("deploy/systemd/edgecnn-detect.service")
+
+README = """\
+edgecnn bundle {name} {version} for {target}
+
+Install on the board (as root; nothing is downloaded, every file is checked first):
+
+    sudo python3 install.py            # add --enable --start to run the service now
+
+See manifest.json for the model, the target and the sha256 of every file, and
+python3 install.py --help for the options.
+"""
+
+
+@dataclass
+class BundleResult:
+    """What :func:`package_model` wrote."""
+
+    path: Path
+    manifest: dict[str, Any]
+    size: int
+    wheels: list[Wheel]
+    wheels_from_cache: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One file of the archive: its content (bytes or a file to read) and mode."""
+
+    name: str
+    data: bytes | Path
+    mode: int = 0o644
+
+    def sha256(self) -> str:
+        if isinstance(self.data, Path):
+            return sha256_file(self.data)
+        return hashlib.sha256(self.data).hexdigest()
+
+    def size(self) -> int:
+        return self.data.stat().st_size if isinstance(self.data, Path) else len(self.data)
+
+
+def _check_name(value: str, what: str) -> str:
+    if not SAFE_NAME.fullmatch(value):
+        raise UserError(f"{what} {value!r}: use letters, digits and . _ + - (it becomes a directory name)")
+    return value
+
+
+def adjust_config(text: str, model_path: str = BOARD_MODEL_PATH, source: str = "config") -> str:
+    """Point the device config's model at the bundled model, keeping comments and layout.
+
+    Handles ``model: PATH`` and ``model: {path: PATH, ...}`` (block style); anything else is
+    rewritten with PyYAML (comments lost).
+
+    Raises:
+        ConfigError: not YAML, or not a mapping.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings (model:, source:, sinks: ...)")
+    lines = text.splitlines()
+    top = next((i for i, line in enumerate(lines) if re.match(r"model:(\s|$)", line)), None)
+    block = top is not None and re.fullmatch(r"model:\s*(#.*)?", lines[top]) is not None
+    if isinstance(data.get("model"), dict) and block:
+        end = next((j for j in range(top + 1, len(lines)) if re.match(r"\S", lines[j])), len(lines))
+        child = next((j for j in range(top + 1, end) if re.match(r"\s+path:", lines[j])), None)
+        if child is not None:
+            indent = re.match(r"\s+", lines[child]).group(0)
+            comment = re.search(r"\s+#.*$", lines[child])
+            lines[child] = f"{indent}path: {model_path}" + (comment.group(0) if comment else "")
+        else:
+            first = next((j for j in range(top + 1, end) if lines[j].strip()), None)
+            indent = re.match(r"\s*", lines[first]).group(0) if first is not None else "  "
+            lines.insert(top + 1, f"{indent or '  '}path: {model_path}")
+    elif top is not None and not isinstance(data.get("model"), dict):
+        comment = re.search(r"\s+#.*$", lines[top])
+        lines[top] = f"model: {model_path}" + (comment.group(0) if comment else "")
+    elif top is None:
+        lines += ["model:", f"  path: {model_path}"]
+    # else a flow-style mapping: the check below falls back to PyYAML
+    adjusted = "\n".join(lines) + "\n"
+    try:
+        got = yaml.safe_load(adjusted).get("model")
+    except (yaml.YAMLError, AttributeError):
+        got = None
+    if (got.get("path") if isinstance(got, dict) else got) != model_path:
+        model = data.get("model")
+        data["model"] = {**model, "path": model_path} if isinstance(model, dict) else {"path": model_path}
+        adjusted = yaml.safe_dump(data, sort_keys=False)
+    return adjusted
+
+
+def validate_config(text: str, source: str) -> None:
+    """Validate a device config with the daemon's schema (when this edgecnn has one).
+
+    Raises:
+        ConfigError: one line naming the key at fault.
+    """
+    try:
+        from edgecnn.config.device import load_device_config
+    except ImportError:  # an edgecnn without the daemon: nothing to validate against
+        return
+    with tempfile.TemporaryDirectory(prefix="edgecnn-config-") as tmp:
+        path = Path(tmp) / "device.yaml"
+        path.write_text(text)
+        try:
+            load_device_config(path)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(str(path), source)) from None
+
+
+def _find(relative: Path, what: str, flag: str) -> Path:
+    root = source_tree()
+    if root is None or not (root / relative).is_file():
+        raise UserError(f"the default {what} ({relative}) is not available here: pass {flag}")
+    return root / relative
+
+
+def _created() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_tar(out: Path, top: str, entries: list[_Entry]) -> None:
+    """A reproducible ``.tar.gz``: sorted entries with parent directories, fixed metadata."""
+    mtime = int(os.environ.get("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH))
+    dirs = {top}
+    for entry in entries:
+        parts = entry.name.split("/")[:-1]
+        dirs.update(f"{top}/{'/'.join(parts[: i + 1])}" for i in range(len(parts)))
+
+    def info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode, ti.size, ti.mtime = kind, mode, size, mtime
+        ti.uid = ti.gid = 0
+        ti.uname = ti.gname = "root"
+        return ti
+
+    members: list[tuple[str, _Entry | None]] = [(d, None) for d in dirs]
+    members += [(f"{top}/{e.name}", e) for e in entries]
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with (
+            tmp.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for name, entry in sorted(members, key=lambda m: m[0]):
+                if entry is None:
+                    tar.addfile(info(name, tarfile.DIRTYPE, 0o755))
+                    continue
+                ti = info(name, tarfile.REGTYPE, entry.mode, entry.size())
+                if isinstance(entry.data, Path):
+                    with entry.data.open("rb") as handle:
+                        tar.addfile(ti, handle)
+                else:
+                    tar.addfile(ti, io.BytesIO(entry.data))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def package_model(
+    model: str | Path,
+    target: Target | None = None,
+    out: str | Path | None = None,
+    config: str | Path | None = None,
+    name: str | None = None,
+    version: str | None = None,
+    cache_dir: Path | None = None,
+    refresh: bool = False,
+    edgecnn_wheel: str | Path | None = None,
+    unit: str | Path | None = None,
+    validate: bool = True,
+    log: Log | None = None,
+) -> BundleResult:
+    """Build an offline installation bundle for a model and a board.
+
+    Args:
+        model: the ``.tflite`` model; it must carry edgecnn metadata (its spec).
+        target: the board (default: arm64, CPython 3.11, ai-edge-litert).
+        out: the ``.tar.gz`` to write, or a directory for the default name
+            ``NAME-VERSION-ARCH.tar.gz`` (default: ``dist/``).
+        config: the device config; default ``deploy/config/device.example.yaml``. Its model
+            path is set to the bundled model's path on the board.
+        name: bundle name (default: the spec's name, else the model file's stem).
+        version: release version (default: edgecnn's version and a digest of the content, so
+            different content never shares a release directory on the board).
+        cache_dir: the wheel cache (default ``~/.cache/edgecnn/wheels``).
+        refresh: download the wheels again even when cached.
+        edgecnn_wheel: use this edgecnn wheel instead of building one from the source tree.
+        unit: the systemd unit (default ``deploy/systemd/edgecnn-detect.service``).
+        validate: also load and run the model once in a child process here.
+        log: progress lines.
+
+    Returns:
+        A :class:`BundleResult`.
+
+    Raises:
+        UnsupportedOpError: an operator the target runtime lacks (named); nothing is written.
+        ModelError: unreadable model, no spec, or a spec that does not fit it.
+        ConfigError: invalid device config.
+        UserError: no wheels for the target, bad name or version.
+        EdgecnnError: pip failed.
+    """
+    log = log or (lambda line: None)
+    target = target or Target()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    model = Path(model)
+    target.check()
+
+    runtime = target.release
+    ops = check_model_ops(model, runtime.name, runtime.version)
+    log(f"operators: {', '.join(op.name for op in ops)}: all available in {runtime.name} {runtime.version}")
+    with open_model_file(model) as data:
+        parsed = parse_model_file(data, str(model))
+        spec = spec_from_model(data, parsed, str(model))
+    if spec is None:
+        raise ModelError(
+            f"{model} has no edgecnn metadata: the board reads labels, input and anchors from it "
+            "(edgecnn quantize writes it)"
+        )
+    if validate:
+        from edgecnn.runtime.validate import validate_model
+
+        validate_model(model, expect_spec=True)
+    name = _check_name(name or (spec.name if spec.name != "model" else model.stem), "name")
+
+    config_path = Path(config) if config is not None else _find(EXAMPLE_CONFIG, "device config", "--config")
+    try:
+        config_text = config_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    adjusted = adjust_config(config_text, BOARD_MODEL_PATH, str(config_path))
+    # Errors name lines of the user's file: check it as written unless it lacks the model path.
+    model_entry = yaml.safe_load(config_text).get("model")
+    has_path = isinstance(model_entry, str) or (isinstance(model_entry, dict) and "path" in model_entry)
+    validate_config(config_text if has_path else adjusted, str(config_path))
+    config_text = adjusted
+    unit_path = Path(unit) if unit is not None else _find(UNIT_FILE, "systemd unit", "--unit")
+    if not unit_path.is_file():
+        raise UserError(f"{unit_path}: no such unit file")
+    timings["checks"] = round(time.perf_counter() - started, 2)
+
+    step = time.perf_counter()
+    house = fetch_wheels(target, cache_dir, refresh, log)
+    timings["wheels"] = round(time.perf_counter() - step, 2)
+    step = time.perf_counter()
+    own = Path(edgecnn_wheel) if edgecnn_wheel is not None else build_edgecnn_wheel(cache_dir, log=log)
+    if not own.is_file():
+        raise UserError(f"{own}: no such wheel")
+    timings["edgecnn_wheel"] = round(time.perf_counter() - step, 2)
+    wheels = [*house.wheels, Wheel.from_file(own)]
+    wheel_paths = [*house.paths(), own]
+
+    step = time.perf_counter()
+    install_py = Path(installer.__file__).read_bytes()
+    entries = [
+        _Entry(installer.INSTALLER, install_py, 0o755),
+        _Entry(installer.MODEL, model),
+        _Entry(installer.CONFIG, config_text.encode()),
+        _Entry(installer.UNIT, unit_path.read_bytes()),
+        _Entry(installer.REQUIREMENTS, requirements_txt(wheels).encode()),
+        *(_Entry(f"{installer.WHEELS}/{p.name}", p) for p in wheel_paths),
+    ]
+    hashes = {e.name: e.sha256() for e in entries}
+    content = hashlib.sha256("".join(f"{k} {v}\n" for k, v in sorted(hashes.items())).encode()).hexdigest()
+    version = _check_name(version or f"{edgecnn.__version__}-{content[:8]}", "version")
+    readme = README.format(name=name, version=version, target=target.describe()).encode()
+    entries.append(_Entry("README.txt", readme))
+    hashes["README.txt"] = hashlib.sha256(readme).hexdigest()
+
+    summary = model_summary(parsed, spec, ops, hashes[installer.MODEL], model.stat().st_size)
+    manifest_bytes = build_manifest(name, version, _created(), target, summary, wheels, hashes)
+    entries.append(_Entry(installer.MANIFEST, manifest_bytes))
+
+    top = f"{name}-{version}-{target.arch}"
+    out_path = Path(out) if out is not None else Path("dist")
+    if out is None or out_path.is_dir() or str(out).endswith(("/", os.sep)):
+        out_path = out_path / f"{top}.tar.gz"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    total = sum(e.size() for e in entries)
+    log(f"writing {out_path} ({len(entries)} files, {total / 1e6:.1f} MB before compression)")
+    _write_tar(out_path, top, entries)
+    timings["write"] = round(time.perf_counter() - step, 2)
+    timings["total"] = round(time.perf_counter() - started, 2)
+    manifest = json.loads(manifest_bytes)
+    return BundleResult(out_path, manifest, out_path.stat().st_size, wheels, house.from_cache, timings)

@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Install an edgecnn bundle on the board: verify everything, then lay out a release and switch to it.
+
+Every bundle ships this file as ``install.py``; run it from the unpacked bundle, as root::
+
+    tar xzf model-0.1.0-abc-arm64.tar.gz && cd model-0.1.0-abc-arm64
+    sudo python3 install.py [--enable] [--start]
+
+It uses the standard library only: it runs with the board's system Python, before any venv
+exists (and keeps to Python 3.9 syntax, for older boards).
+
+1. **Verify, before changing anything.** ``manifest.json`` must be in canonical form and match
+   its own ``manifest_sha256``; every other file of the bundle must be listed in it with its
+   sha256 and match, and no file may be missing or extra. The board's CPU (``uname -m``) and
+   Python must be the bundle's target. Any mismatch: exit 1, nothing touched.
+2. **Release** ``/opt/edgecnn/releases/<version>``: model, manifest, config and unit copies,
+   and a venv created offline from the bundle's wheels with ``pip install --no-index
+   --find-links wheels --require-hashes -r requirements.txt``. Then the release is checked
+   (``edgecnn --version``, and the model loaded and run once in the board's interpreter) and
+   marked complete. A release directory without that mark is a failed attempt: redone.
+3. **System**: a system user ``edgecnn`` (group ``edgecnn``, supplementary group ``video``),
+   ``/etc/edgecnn/device.yaml`` (replaced only if nobody edited the one installed before,
+   like dpkg's conffiles; otherwise the new one is written next to it as ``device.yaml.dist``),
+   the systemd unit, ``systemctl daemon-reload``.
+4. **Switch**: the ``/opt/edgecnn/current`` symlink is replaced atomically (rename) to point at
+   the new release; ``--enable`` / ``--start`` then enable and (re)start the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+INSTALLER = "install.py"
+MODEL = "model.tflite"
+CONFIG = "config/device.yaml"
+UNIT = "systemd/edgecnn-detect.service"
+WHEELS = "wheels"
+REQUIREMENTS = "requirements.txt"
+COMPLETE_MARK = ".installed"
+SERVICE_USER = "edgecnn"
+DEFAULT_PREFIX = Path("/opt/edgecnn")
+
+
+class BundleError(Exception):
+    """The bundle is damaged or does not fit this board, or a step failed; one line."""
+
+
+def canonical_json(document: dict) -> bytes:
+    """The one byte form a manifest may have: sorted keys, indent 2, ASCII, trailing newline."""
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def manifest_digest(document: dict) -> str:
+    """sha256 of the canonical manifest with its ``manifest_sha256`` field empty."""
+    return hashlib.sha256(canonical_json({**document, "manifest_sha256": ""})).hexdigest()
+
+
+def seal_manifest(document: dict) -> bytes:
+    """The bytes of ``manifest.json``: ``document`` with its own digest filled in."""
+    return canonical_json({**document, "manifest_sha256": manifest_digest(document)})
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bundle_files(root: Path) -> dict[str, Path]:
+    """Every entry below ``root`` by its ``/``-separated relative path (directories left out).
+
+    Raises:
+        BundleError: an entry is a symlink or neither a file nor a directory.
+    """
+    found = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            raise BundleError(f"{rel}: is a symlink; bundles hold regular files only")
+        if stat.S_ISDIR(mode):
+            continue
+        if not stat.S_ISREG(mode):
+            raise BundleError(f"{rel}: not a regular file")
+        found[rel] = path
+    return found
+
+
+def read_manifest(root: Path) -> dict:
+    """Load ``manifest.json`` and check its form and its own digest.
+
+    Raises:
+        BundleError: missing, not canonical JSON, or its digest does not match.
+    """
+    path = root / MANIFEST
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"{root}: no {MANIFEST}; is this an unpacked edgecnn bundle?") from None
+    try:
+        document = json.loads(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{MANIFEST}: damaged (not valid JSON: {exc})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
+        raise BundleError(f"{MANIFEST}: damaged (no file list)")
+    if raw != canonical_json(document):
+        raise BundleError(f"{MANIFEST}: damaged (not in the canonical form it was written in)")
+    expected = document.get("manifest_sha256")
+    if expected != manifest_digest(document):
+        raise BundleError(f"{MANIFEST}: sha256 mismatch (the manifest was changed after it was sealed)")
+    if document.get("format") != FORMAT_VERSION:
+        raise BundleError(f"{MANIFEST}: bundle format {document.get('format')!r}; this installer reads 1")
+    return document
+
+
+def verify_bundle(root: Path) -> dict:
+    """Check every byte of an unpacked bundle against its manifest; return the manifest.
+
+    Raises:
+        BundleError: naming the first file that is damaged, missing or not listed.
+    """
+    manifest = read_manifest(root)
+    listed: dict = manifest["files"]
+    present = bundle_files(root)
+    present.pop(MANIFEST)
+    for rel in sorted(set(present) - set(listed)):
+        raise BundleError(f"{rel}: not listed in {MANIFEST} (a file was added to the bundle)")
+    for rel in sorted(listed):
+        if rel not in present:
+            raise BundleError(f"{rel}: missing from the bundle")
+        actual = sha256_file(present[rel])
+        if actual != listed[rel]:
+            raise BundleError(
+                f"{rel}: sha256 mismatch (expected {listed[rel][:16]}..., got {actual[:16]}...)"
+            )
+    return manifest
+
+
+def interpreter_version(python: str) -> str:
+    """``major.minor`` of a Python interpreter."""
+    result = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BundleError(f"{python}: cannot run it to read its version")
+    return result.stdout.strip()
+
+
+def check_board(manifest: dict, python: str) -> None:
+    """The board's CPU and Python must be the bundle's target.
+
+    Raises:
+        BundleError: naming what differs.
+    """
+    target = manifest["target"]
+    machine = platform.machine()
+    if machine != target["machine"]:
+        raise BundleError(
+            f"this bundle is for {target['machine']} ({target['arch']}); this machine is {machine}"
+        )
+    version = interpreter_version(python)
+    if version != target["python"]:
+        raise BundleError(
+            f"this bundle's wheels are for Python {target['python']}; {python} is Python {version} "
+            "(pass --python with a matching interpreter)"
+        )
+
+
+class Installer:
+    """One installation of an unpacked, verified bundle.
+
+    Args:
+        bundle: the unpacked bundle directory.
+        manifest: its verified manifest.
+        prefix: where releases live (``/opt/edgecnn``).
+        etc: the config directory (``/etc/edgecnn``).
+        unit_dir: where the unit goes (``/etc/systemd/system``).
+        python: the interpreter the venv is made from.
+        manage_user: create the ``edgecnn`` user.
+        systemd: install the unit and talk to systemd.
+        log: called with each progress line.
+    """
+
+    def __init__(
+        self,
+        bundle: Path,
+        manifest: dict,
+        prefix: Path,
+        etc: Path,
+        unit_dir: Path,
+        python: str,
+        manage_user: bool = True,
+        systemd: bool = True,
+        log=print,
+    ) -> None:
+        self.bundle = bundle
+        self.manifest = manifest
+        self.prefix = prefix
+        self.etc = etc
+        self.unit_dir = unit_dir
+        self.python = python
+        self.manage_user = manage_user
+        self.systemd = systemd
+        self.log = log
+        self.version = manifest["version"]
+        self.release = prefix / "releases" / self.version
+        self.timings: dict[str, float] = {}
+
+    def _run(self, command: list, what: str) -> str:
+        result = subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            lines = [ln for ln in (result.stderr + result.stdout).splitlines() if ln.strip()]
+            detail = " | ".join(lines[-3:]) or f"exit code {result.returncode}"
+            raise BundleError(f"{what} failed: {detail}")
+        return result.stdout
+
+    def _timed(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.monotonic() - started, 2)
+
+    def release_state(self, force: bool) -> str:
+        """``new``, ``same`` (this bundle is already installed there) or raise if another is."""
+        mark = self.release / COMPLETE_MARK
+        if not mark.is_file():
+            return "new"
+        if mark.read_text().strip() == self.manifest["manifest_sha256"]:
+            return "same"
+        if force:
+            return "new"
+        raise BundleError(
+            f"{self.release} holds another bundle of version {self.version}: "
+            "package with another --version, or pass --force to replace it"
+        )
+
+    def build_release(self) -> None:
+        """Copy the bundle's files and create the venv offline; mark the release complete."""
+        if self.release.exists():
+            self.log(f"removing an incomplete or replaced release {self.release}")
+            shutil.rmtree(self.release)
+        self.release.mkdir(parents=True, mode=0o755)
+        os.chmod(self.release, 0o755)
+        try:
+            for rel in (MODEL, MANIFEST, REQUIREMENTS, CONFIG, UNIT):
+                dest = self.release / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.bundle / rel, dest)
+                os.chmod(dest, 0o644)
+            started = time.monotonic()
+            self.log("creating the venv")
+            self._run([self.python, "-m", "venv", self.release / "venv"], "python -m venv")
+            pip = [self.release / "venv/bin/python", "-m", "pip", "install", "--isolated", "--no-index"]
+            pip += ["--find-links", self.bundle / WHEELS, "--require-hashes", "--only-binary", ":all:"]
+            pip += ["--no-cache-dir", "--disable-pip-version-check", "-r", self.bundle / REQUIREMENTS]
+            count = len(list((self.bundle / WHEELS).glob("*.whl")))
+            self.log(f"installing {count} wheels offline (--require-hashes)")
+            self._run(pip, "pip install")
+            self._timed("venv", started)
+            started = time.monotonic()
+            self.check_release()
+            self._timed("check", started)
+            (self.release / COMPLETE_MARK).write_text(self.manifest["manifest_sha256"] + "\n")
+        except BaseException:
+            shutil.rmtree(self.release, ignore_errors=True)
+            raise
+
+    def check_release(self) -> None:
+        """The installed ``edgecnn`` runs, and loads and runs the model once in this board's runtime."""
+        venv = self.release / "venv/bin"
+        version = self._run([venv / "edgecnn", "--version"], "edgecnn --version").strip()
+        self.log(f"checking the model in the board's interpreter ({version})")
+        out = self._run([venv / "python", "-m", "edgecnn.runtime.probe", self.release / MODEL], "model check")
+        lines = [ln for ln in out.splitlines() if ln.startswith("edgecnn-probe:")]
+        result = json.loads(lines[-1].split(":", 1)[1]) if lines else {}
+        if "error" in result or not result:
+            raise BundleError(f"the model does not load on this board: {result.get('error', 'no answer')}")
+        self.log(f"model loads in {result['backend']} {result['backend_version']}")
+
+    def ensure_user(self) -> None:
+        """A system user ``edgecnn`` in its own group and in group ``video`` (cameras)."""
+        if subprocess.run(["getent", "group", "video"], capture_output=True, check=False).returncode != 0:
+            self._run(["groupadd", "--system", "video"], "groupadd video")
+        if subprocess.run(["id", "-u", SERVICE_USER], capture_output=True, check=False).returncode != 0:
+            self.log(f"creating the system user {SERVICE_USER} (groups {SERVICE_USER}, video)")
+            self._run(
+                ["useradd", "--system", "--user-group", "--groups", "video", "--home-dir", "/var/lib/edgecnn",
+                 "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+                "useradd",
+            )  # fmt: skip
+        else:
+            self._run(["usermod", "--append", "--groups", "video", SERVICE_USER], "usermod")
+
+    def for_prefix(self, rel: str) -> bytes:
+        """A bundle file, with ``/opt/edgecnn/current/`` paths moved to ``--prefix`` if it differs."""
+        data = (self.bundle / rel).read_bytes()
+        if self.prefix.resolve() != DEFAULT_PREFIX:
+            data = data.replace(
+                f"{DEFAULT_PREFIX}/current/".encode(), f"{self.prefix.resolve()}/current/".encode()
+            )
+        return data
+
+    def install_config(self, replace: bool) -> str:
+        """Install ``device.yaml`` unless the one there was edited locally; return what happened."""
+        self.etc.mkdir(parents=True, exist_ok=True)
+        new = self.for_prefix(CONFIG)
+        dest = self.etc / "device.yaml"
+        record = self.etc / ".device.yaml.installed-sha256"
+        new_hash = hashlib.sha256(new).hexdigest()
+        if dest.exists():
+            current = sha256_file(dest)
+            if current == new_hash:
+                record.write_text(new_hash + "\n")
+                return "unchanged"
+            ours = record.read_text().strip() if record.exists() else None
+            if current != ours and not replace:
+                (self.etc / "device.yaml.dist").write_bytes(new)
+                return "kept (edited locally); the bundle's is device.yaml.dist"
+            backup = self.etc / f"device.yaml.{time.strftime('%Y%m%d-%H%M%S')}.bak"
+            shutil.copyfile(dest, backup)
+        tmp = self.etc / ".device.yaml.tmp"
+        tmp.write_bytes(new)
+        try:
+            group = int(self._run(["getent", "group", SERVICE_USER], "getent").split(":")[2])
+            os.chown(tmp, 0, group)
+            os.chmod(tmp, 0o640)
+        except (BundleError, OSError, IndexError, ValueError):
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        record.write_text(new_hash + "\n")
+        return "installed"
+
+    def systemd_running(self) -> bool:
+        """True when systemd is the init system here (not in a chroot or a container without it)."""
+        return Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
+
+    def install_unit(self) -> None:
+        """Copy the unit and reload systemd."""
+        self.unit_dir.mkdir(parents=True, exist_ok=True)
+        (self.unit_dir / Path(UNIT).name).write_bytes(self.for_prefix(UNIT))
+        os.chmod(self.unit_dir / Path(UNIT).name, 0o644)
+        if self.systemd_running():
+            self._run(["systemctl", "daemon-reload"], "systemctl daemon-reload")
+
+    def switch_current(self) -> None:
+        """Point ``prefix/current`` at the release, atomically (a rename over the old link)."""
+        link = self.prefix / "current"
+        tmp = self.prefix / f".current.{os.getpid()}"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(Path("releases") / self.version, tmp)
+        os.replace(tmp, link)
+
+
+def install(
+    bundle: Path,
+    prefix: Path = DEFAULT_PREFIX,
+    etc: Path = Path("/etc/edgecnn"),
+    unit_dir: Path = Path("/etc/systemd/system"),
+    python: str = sys.executable,
+    manage_user: bool = True,
+    systemd: bool = True,
+    enable: bool = False,
+    start: bool = False,
+    replace_config: bool = False,
+    force: bool = False,
+    log=print,
+) -> dict:
+    """Verify the unpacked bundle, then install it (see the module docstring).
+
+    Returns:
+        A summary: ``version``, ``release``, ``state`` (``installed`` or ``already installed``),
+        ``config`` and ``seconds`` per step.
+
+    Raises:
+        BundleError: verification failed (nothing was changed) or a step failed.
+    """
+    started = time.monotonic()
+    bundle = bundle.resolve()
+    manifest = verify_bundle(bundle)
+    check_board(manifest, python)
+    if (manage_user or systemd) and os.geteuid() != 0:
+        raise BundleError(
+            "run as root (sudo python3 install.py): it creates a user and installs a systemd unit"
+        )
+    log(f"bundle {manifest['name']} {manifest['version']} verified ({len(manifest['files'])} files)")
+    timings = {"verify": round(time.monotonic() - started, 2)}
+    job = Installer(bundle, manifest, prefix, etc, unit_dir, python, manage_user, systemd, log)
+    prefix.mkdir(parents=True, exist_ok=True)
+    with (prefix / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = job.release_state(force)
+        if state == "new":
+            job.build_release()
+        else:
+            log(f"release {job.release} is already this bundle")
+        if manage_user:
+            job.ensure_user()
+        config = job.install_config(replace_config)
+        log(f"config {etc / 'device.yaml'}: {config}")
+        if systemd:
+            job.install_unit()
+        job.switch_current()
+        log(f"{prefix / 'current'} -> releases/{job.version}")
+        if systemd and job.systemd_running():
+            unit = Path(UNIT).name
+            if enable:
+                job._run(["systemctl", "enable", unit], "systemctl enable")
+            if start:
+                job._run(["systemctl", "restart", unit], "systemctl restart")
+    timings.update(job.timings)
+    timings["total"] = round(time.monotonic() - started, 2)
+    return {
+        "version": job.version,
+        "release": str(job.release),
+        "state": "installed" if state == "new" else "already installed",
+        "config": config,
+        "seconds": timings,
+    }
+
+
+def main(argv: list | None = None) -> int:
+    """Entry point: ``python3 install.py [options]`` from the unpacked bundle."""
+    parser = argparse.ArgumentParser(
+        prog="install.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    here = Path(__file__).resolve().parent
+    parser.add_argument(
+        "--bundle", type=Path, default=here, help="the unpacked bundle (default: this directory)"
+    )
+    parser.add_argument("--prefix", type=Path, default=DEFAULT_PREFIX, help="releases live here")
+    parser.add_argument("--etc", type=Path, default=Path("/etc/edgecnn"), help="device.yaml goes here")
+    parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))
+    parser.add_argument("--python", default=sys.executable, help="the Python the venv is made from")
+    parser.add_argument(
+        "--verify-only", action="store_true", help="check the bundle and the board, change nothing"
+    )
+    parser.add_argument("--enable", action="store_true", help="systemctl enable the service")
+    parser.add_argument("--start", action="store_true", help="systemctl restart the service afterwards")
+    parser.add_argument("--replace-config", action="store_true", help="replace a locally edited device.yaml")
+    parser.add_argument("--force", action="store_true", help="replace a release of the same version")
+    parser.add_argument("--no-user", action="store_true", help="do not create the edgecnn user")
+    parser.add_argument("--no-systemd", action="store_true", help="no unit, no systemctl (containers)")
+    args = parser.parse_args(argv)
+    try:
+        if args.verify_only:
+            manifest = verify_bundle(args.bundle.resolve())
+            check_board(manifest, args.python)
+            print(f"bundle {manifest['name']} {manifest['version']} verified; it fits this board")
+            return 0
+        summary = install(
+            args.bundle,
+            prefix=args.prefix,
+            etc=args.etc,
+            unit_dir=args.unit_dir,
+            python=args.python,
+            manage_user=not args.no_user,
+            systemd=not args.no_systemd,
+            enable=args.enable,
+            start=args.start,
+            replace_config=args.replace_config,
+            force=args.force,
+        )
+    except BundleError as exc:
+        print(f"install.py: error: {exc}", file=sys.stderr)
+        return 1
+    print("install.py: " + json.dumps(summary, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

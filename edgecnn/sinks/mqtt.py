@@ -1,0 +1,233 @@
+"""MQTT sink: one JSON record per frame to ``<prefix>/<device>/detections``.
+
+``<prefix>/<device>/status`` is retained: ``online`` once connected, ``offline`` through
+the broker's last will when the process dies, and published before a clean stop. The
+source's state (``online`` / ``offline`` / ...) goes retained to ``<prefix>/<device>/source``
+as ``{"state": .., "detail": ..}``.
+
+:meth:`MqttSink.emit` only serialises the record and appends it to a bounded queue; a
+publisher thread hands messages to paho, whose own network thread does the I/O and
+reconnects with exponential back-off. While the broker is away the queue keeps the
+newest ``queue_size`` messages; older ones are dropped and counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from edgecnn.errors import ConfigError
+from edgecnn.sinks.base import FrameResult, Sink
+
+log = logging.getLogger(__name__)
+
+
+class MqttConfig(BaseModel):
+    """Settings of the ``mqtt`` sink."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mqtt"] = Field(description="Selects this sink.")
+    host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual with TLS).")
+    topic_prefix: str = Field(
+        "edgecnn", min_length=1, pattern=r"^[^#+\x00]*[^#+/\x00]$",
+        description="First topic level(s); topics are <prefix>/<device>/detections|status|source.",
+    )
+    qos: int = Field(0, ge=0, le=2, description="QoS of detection messages (status: 0, the will: 1).")
+    client_id: str | None = Field(
+        None, min_length=1, max_length=128, description="MQTT client id; default edgecnn-<device>."
+    )
+    username: str | None = Field(None, min_length=1, description="Broker user name.")
+    password: SecretStr | None = Field(None, description="Broker password (never logged).")
+    tls: bool = Field(False, description="Connect with TLS.")
+    ca_file: Path | None = Field(None, description="CA bundle for TLS; default: the system's CAs.")
+    cert_file: Path | None = Field(None, description="Client certificate for TLS client authentication.")
+    key_file: Path | None = Field(None, description="Private key of cert_file.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="Seconds between keep-alive pings.")
+    reconnect_min_s: int = Field(1, ge=1, le=300, description="First reconnect delay; doubles per attempt.")
+    reconnect_max_s: int = Field(30, ge=1, le=3600, description="Longest reconnect delay.")
+    queue_size: int = Field(
+        256, ge=1, le=100_000, description="Messages kept while the broker is away; older ones are dropped."
+    )
+    skip_empty: bool = Field(False, description="Do not publish frames without detections.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        if self.password is not None and self.username is None:
+            raise ValueError("password needs a username")
+        if not self.tls and (self.ca_file or self.cert_file or self.key_file):
+            raise ValueError("ca_file, cert_file and key_file need tls: true")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class MqttSink(Sink):
+    """Publish frame records to an MQTT broker without ever blocking :meth:`emit`.
+
+    Args:
+        config: the sink's settings.
+        device: the device name, used as a topic level.
+
+    Attributes:
+        dropped: messages discarded because the queue was full, or still queued at :meth:`stop`.
+        published: messages handed to paho.
+        reconnects: successful connections after the first one.
+    """
+
+    def __init__(self, config: MqttConfig, *, device: str) -> None:
+        if not device or any(c in device for c in "/#+\x00"):
+            raise ConfigError(f"device name {device!r} cannot be an MQTT topic level (no / # + allowed)")
+        self.config = config
+        self.device = device
+        base = f"{config.topic_prefix}/{device}"
+        self.topic_detections = f"{base}/detections"
+        self.topic_status = f"{base}/status"
+        self.topic_source = f"{base}/source"
+        self.dropped = 0
+        self.published = 0
+        self.reconnects = 0
+        self._connects = 0
+        self._queue: deque[tuple[str, bytes, int, bool]] = deque()
+        self._cond = threading.Condition()
+        self._connected = False
+        self._closing = False
+        self._abort = False
+        self._source: bytes | None = None
+        self._client: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker connection is up."""
+        return self._connected
+
+    def start(self) -> None:
+        """Create the paho client, start its network thread and the publisher thread."""
+        import paho.mqtt.client as mqtt  # optional dependency: pip install edgecnn[mqtt]
+
+        cfg = self.config
+        client_id = cfg.client_id or f"edgecnn-{self.device}"
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+        if cfg.tls:
+            client.tls_set(
+                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                keyfile=str(cfg.key_file) if cfg.key_file else None,
+            )
+        client.will_set(self.topic_status, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        client.max_queued_messages_set(cfg.queue_size)  # bounds paho's own store of QoS>0 messages
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        self._client = client
+        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        client.loop_start()
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-sink-{self.device}", daemon=True)
+        self._thread.start()
+        log.info("mqtt sink: broker %s:%d, topic %s", cfg.host, cfg.port, self.topic_detections)
+
+    def emit(self, result: FrameResult) -> None:
+        """Queue the frame's record for publishing; returns at once."""
+        if self.config.skip_empty and not result.detections:
+            return
+        payload = json.dumps(result.to_record(), separators=(",", ":")).encode()
+        self._put(self.topic_detections, payload, self.config.qos, False)
+
+    def status(self, state: str, detail: str = "") -> None:
+        """Publish the source's state, retained, to ``<prefix>/<device>/source``."""
+        self._source = json.dumps({"state": state, "detail": detail}).encode()
+        self._put(self.topic_source, self._source, 0, True)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Send what is queued (within ``timeout``), publish ``offline`` and disconnect."""
+        if self._client is None:
+            return
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._cond:
+            self._abort = True  # the broker is away or too slow: what is left is dropped
+            self.dropped += len(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(1.0)
+        if self._connected:
+            info = self._client.publish(self.topic_status, "offline", qos=0, retain=True)
+            info.wait_for_publish(timeout=max(0.1, timeout / 2))
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._client = None
+
+    def _put(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        with self._cond:
+            if len(self._queue) >= self.config.queue_size:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append((topic, payload, qos, retain))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        from paho.mqtt.client import MQTT_ERR_NO_CONN, MQTT_ERR_QUEUE_SIZE, MQTT_ERR_SUCCESS
+
+        client = self._client
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: (self._queue and self._connected) or self._closing or self._abort)
+                if self._abort or not (self._queue and self._connected):
+                    return  # stop() was called and nothing more can be sent
+                topic, payload, qos, retain = item = self._queue.popleft()
+            rc = client.publish(topic, payload, qos=qos, retain=retain).rc
+            if rc == MQTT_ERR_SUCCESS or (rc == MQTT_ERR_NO_CONN and qos > 0):  # QoS>0: paho resends it
+                self.published += 1
+                continue
+            # not taken: the connection dropped just now (QoS 0), or paho's store of unacknowledged
+            # QoS>0 messages is full; keep the message at the head and wait for the next chance
+            with self._cond:
+                if len(self._queue) < self.config.queue_size:
+                    self._queue.appendleft(item)
+                else:
+                    self.dropped += 1
+                if rc == MQTT_ERR_QUEUE_SIZE:
+                    self._cond.wait(0.05)
+
+    # paho's callbacks (CallbackAPIVersion.VERSION2), run on paho's network thread
+
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
+        if reason_code.is_failure:
+            log.warning("mqtt broker %s:%d refused the connection: %s", self.config.host, self.config.port,
+                        reason_code)
+            return
+        self._connects += 1
+        self.reconnects = max(0, self._connects - 1)
+        log.info("mqtt connected to %s:%d", self.config.host, self.config.port)
+        # status messages use QoS 0 so that a full store of unacknowledged detections cannot
+        # refuse them; the retained copy on the broker is what subscribers read
+        client.publish(self.topic_status, "online", qos=0, retain=True)
+        if self._source is not None:
+            client.publish(self.topic_source, self._source, qos=0, retain=True)
+        with self._cond:
+            self._connected = True
+            self._cond.notify_all()
+
+    def _on_disconnect(self, _client: Any, _data: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
+        with self._cond:
+            was = self._connected
+            self._connected = False
+        if was and not self._abort:  # not our own disconnect in stop()
+            log.warning("mqtt disconnected from %s:%d (%s); reconnecting", self.config.host, self.config.port,
+                        reason_code)

@@ -1,0 +1,174 @@
+"""Snapshots sink: JPEG files, with boxes drawn, of frames that have detections.
+
+Rate-limited in capture time (the record's ``ts``): at most one snapshot every
+``min_interval_s`` seconds, or with ``per_label`` one per label (a frame is saved when one
+of its labels is due, and only the due labels restart their wait). The directory is
+bounded by ``max_files`` and ``max_bytes``: after each write the oldest snapshots are
+deleted until both hold. Only files named like snapshots are counted or deleted.
+
+:meth:`SnapshotSink.emit` decides and queues (one frame reference); drawing, encoding and
+writing happen on the sink's own thread. A frame that does not fit in the queue is
+dropped, counted in ``dropped``, and does not use up the rate limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import threading
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgecnn.sinks.base import FrameResult, Sink
+from edgecnn.sinks.draw import draw_detections, encode_jpeg
+
+log = logging.getLogger(__name__)
+
+#: names this sink writes (and the only files it counts or deletes): <ts>_<frame>_<labels>.jpg
+NAME_RE = re.compile(r"^\d{8}T\d{6}\.\d{3}Z_\d+_[\w+-]*\.jpg$")
+_STOP = object()
+
+
+class SnapshotsConfig(BaseModel):
+    """Settings of the ``snapshots`` sink."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["snapshots"] = Field(description="Selects this sink.")
+    directory: Path | None = Field(
+        None, description="Where snapshots go; default: <state dir>/snapshots (systemd: $STATE_DIRECTORY)."
+    )
+    min_interval_s: float = Field(10.0, ge=0, le=86_400, description="Least capture time between snapshots.")
+    per_label: bool = Field(False, description="Apply min_interval_s to each label on its own.")
+    labels: list[str] = Field([], description="Labels that trigger a snapshot; empty: any label.")
+    min_score: float = Field(0.0, ge=0, le=1, description="Least score of a triggering detection.")
+    max_files: int = Field(1000, ge=1, le=1_000_000, description="Most snapshot files kept; oldest go first.")
+    max_bytes: int = Field(
+        200 * 1024 * 1024, ge=1024, le=2**40, description="Most bytes of snapshots kept; oldest go first."
+    )
+    jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality.")
+    draw_boxes: bool = Field(True, description="Draw boxes and labels on the snapshot.")
+    queue_size: int = Field(4, ge=1, le=64, description="Frames waiting for the writer; more are dropped.")
+
+
+def _capture_time(ts: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class SnapshotSink(Sink):
+    """Save rate-limited JPEG snapshots of frames with detections into a bounded directory.
+
+    Args:
+        config: the sink's settings.
+        state_dir: the daemon's writable directory (used when ``config.directory`` is unset).
+
+    Attributes:
+        written: snapshots written.
+        deleted: old snapshots deleted to keep the bounds.
+        dropped: snapshots not taken because the writer was busy (or a write failed).
+    """
+
+    def __init__(self, config: SnapshotsConfig, *, state_dir: Path = Path(".")) -> None:
+        self.config = config
+        self.directory = config.directory or Path(state_dir) / "snapshots"
+        self.written = 0
+        self.deleted = 0
+        self.dropped = 0
+        self._last: dict[str | None, datetime] = {}
+        self._labels = set(config.labels)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
+        self._files: deque[tuple[Path, int]] = deque()
+        self._bytes = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Create the directory, index the snapshots already there, start the writer."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        found = [(p.stat().st_mtime, p.name, p) for p in self.directory.iterdir() if NAME_RE.match(p.name)]
+        for _, _, path in sorted(found):
+            self._add(path)
+        self._prune()
+        self._thread = threading.Thread(target=self._run, name="snapshot-sink", daemon=True)
+        self._thread.start()
+
+    def emit(self, result: FrameResult) -> None:
+        """Queue the frame if it has a triggering detection and the rate limit allows; returns at once."""
+        if result.image is None:
+            return
+        labels = {d.label for d in result.detections
+                  if d.score >= self.config.min_score and (not self._labels or d.label in self._labels)}
+        if not labels:
+            return
+        when = _capture_time(result.ts)
+        keys: list[str | None] = sorted(labels) if self.config.per_label else [None]
+        due = [k for k in keys if k not in self._last
+               or (when - self._last[k]).total_seconds() >= self.config.min_interval_s]
+        if not due:
+            return
+        try:
+            self._queue.put_nowait((result, sorted(labels)))
+        except queue.Full:
+            self.dropped += 1
+            return
+        for key in due:
+            self._last[key] = when
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Write what is queued (within ``timeout`` seconds) and stop the writer."""
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            log.warning("snapshots: writer stuck; %d snapshots not written", self._queue.qsize())
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _STOP:
+            result, labels = item  # type: ignore[misc]
+            try:
+                self._write(result, labels)
+            except (OSError, ValueError) as exc:
+                self.dropped += 1
+                log.error("snapshots: cannot write to %s: %s", self.directory, exc)
+
+    def _write(self, result: FrameResult, labels: list[str]) -> None:
+        assert result.image is not None
+        image = draw_detections(result.image, result.detections) if self.config.draw_boxes else result.image
+        data = encode_jpeg(image, self.config.jpeg_quality)
+        stamp = _capture_time(result.ts).astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
+        tag = "+".join(re.sub(r"[^\w-]", "-", label) for label in labels)
+        path = self.directory / f"{stamp}_{result.frame:08d}_{tag}.jpg"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # readers never see a half-written JPEG
+        self.written += 1
+        self._add(path)
+        self._prune()
+
+    def _add(self, path: Path) -> None:
+        size = path.stat().st_size
+        self._files.append((path, size))
+        self._bytes += size
+
+    def _prune(self) -> None:
+        cfg = self.config
+        while self._files and (len(self._files) > cfg.max_files or self._bytes > cfg.max_bytes):
+            path, size = self._files.popleft()
+            self._bytes -= size
+            try:
+                path.unlink()
+                self.deleted += 1
+            except FileNotFoundError:
+                pass  # someone else removed it

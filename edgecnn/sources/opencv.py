@@ -1,0 +1,235 @@
+"""OpenCV source: USB / V4L2 cameras, video files, RTSP / HTTP streams, image folders.
+
+``input`` picks the kind:
+
+* a camera index (``0``) or a V4L2 device (``/dev/video0``, ``/dev/v4l/by-id/...``),
+  opened with the V4L2 backend; ``size``, ``fps`` and ``fourcc`` are asked of it;
+* a URL (``rtsp://``, ``http://``, ...), opened with FFmpeg with open and read timeouts,
+  so that a dead stream returns an error instead of blocking; credentials in the URL are
+  removed from the source's name;
+* a folder, or a glob pattern (``frames/*.jpg``), read in sorted order;
+* anything else is a video file.
+
+Files and folders end (:class:`~edgecnn.sources.base.EndOfStream`) unless ``loop`` is set;
+``fps`` paces them (default: as fast as the daemon takes them).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import time
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+from pydantic import Field, field_validator
+
+from edgecnn.errors import ConfigError
+from edgecnn.sources.base import EndOfStream, Frame, Source, SourceError, SourceSettings
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+Kind = Literal["device", "stream", "images", "file"]
+
+
+class OpenCVConfig(SourceSettings):
+    """Settings of the ``opencv`` source."""
+
+    type: Literal["opencv"] = Field(description="Selects this source.")
+    input: int | str = Field(
+        description="Camera index, /dev/videoN, video file, rtsp:// or http:// URL, image folder or glob."
+    )
+    size: tuple[int, int] | None = Field(
+        None, description="Cameras: capture size [width, height] to ask for (1..8192 each)."
+    )
+    fps: float | None = Field(
+        None,
+        gt=0.0,
+        le=1000.0,
+        description="Cameras: frame rate to ask for. Files and folders: playback rate (default: as fast "
+        "as they are processed).",
+    )
+    fourcc: str | None = Field(
+        None, min_length=4, max_length=4, description="Cameras: pixel format to ask for, e.g. MJPG."
+    )
+    loop: bool = Field(False, description="Files and folders: start over at the end instead of ending.")
+    open_timeout: float = Field(
+        10.0, gt=0.0, le=600.0, description="Streams: seconds FFmpeg may take to open (and to read a frame)."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _check_size(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not all(1 <= v <= 8192 for v in value):
+            raise ValueError("width and height must be 1..8192")
+        return value
+
+    @field_validator("input")
+    @classmethod
+    def _check_input(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 255:
+            raise ValueError("a camera index is 0..255")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty input")
+        return value
+
+    @property
+    def kind(self) -> Kind:
+        """What ``input`` is: ``device``, ``stream``, ``images`` or ``file``."""
+        return input_kind(self.input)
+
+
+def input_kind(value: int | str) -> Kind:
+    """Tell a camera, a stream URL, an image folder or glob, and a video file apart."""
+    if isinstance(value, int) or value.isdigit() or value.startswith("/dev/"):
+        return "device"
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", value):
+        return "stream"
+    if any(c in value for c in "*?[") or Path(value).is_dir():
+        return "images"
+    return "file"
+
+
+def public_name(value: int | str) -> str:
+    """The input as it may appear in records and logs: URLs without user name and password."""
+    text = str(value)
+    if input_kind(value) != "stream":
+        return text
+    parts = urlsplit(text)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+
+
+def _device_index(value: int | str) -> int:
+    if isinstance(value, int) or value.isdigit():
+        return int(value)
+    real = os.path.realpath(value)  # /dev/v4l/by-id/... links to /dev/videoN
+    match = re.fullmatch(r"/dev/video(\d+)", real)
+    if match is None:
+        raise ConfigError(
+            f"source input {value!r}: not a V4L2 device (expected /dev/videoN or a link to one)"
+        )
+    return int(match.group(1))
+
+
+def _image_files(value: str) -> list[str]:
+    if Path(value).is_dir():
+        names = [str(p) for p in sorted(Path(value).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    else:
+        names = sorted(n for n in glob.glob(value) if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+    return names
+
+
+class OpenCVSource(Source):
+    """Frames from :class:`cv2.VideoCapture` (or :func:`cv2.imread` for folders).
+
+    Args:
+        config: the source's settings.
+
+    Raises:
+        ConfigError: a file, folder or glob that does not exist or holds no images.
+    """
+
+    def __init__(self, config: OpenCVConfig) -> None:
+        self.config = config
+        self.kind = config.kind
+        self.name = config.name or public_name(config.input)
+        self.live = self.kind in ("device", "stream")
+        self._cap: cv2.VideoCapture | None = None
+        self._files: list[str] = []
+        self._next = 0
+        self._count = 0
+        self._due = 0.0
+        value = config.input
+        if self.kind == "file" and not Path(str(value)).is_file():
+            raise ConfigError(f"source input {value!r}: no such file")
+        if self.kind == "images":
+            self._files = _image_files(str(value))
+            if not self._files:
+                raise ConfigError(f"source input {value!r}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        if self.kind == "device":
+            _device_index(value)  # checks the name now: a typo is a config error, not an outage
+
+    def start(self) -> None:
+        """Open the capture (not needed for folders)."""
+        if self.kind == "images":
+            return
+        cap = self._open()
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"cannot open {self.name}")
+        self._cap = cap
+
+    def _open(self) -> cv2.VideoCapture:
+        cfg = self.config
+        if self.kind == "device":
+            params: list[int] = []
+            if cfg.fourcc:
+                params += [cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*cfg.fourcc)]
+            if cfg.size:
+                params += [cv2.CAP_PROP_FRAME_WIDTH, cfg.size[0], cv2.CAP_PROP_FRAME_HEIGHT, cfg.size[1]]
+            cap = cv2.VideoCapture(_device_index(cfg.input), cv2.CAP_V4L2, params)
+            if cfg.fps:
+                cap.set(cv2.CAP_PROP_FPS, cfg.fps)
+            return cap
+        if self.kind == "stream":
+            ms = int(cfg.open_timeout * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+            return cv2.VideoCapture(str(cfg.input), cv2.CAP_FFMPEG, params)
+        return cv2.VideoCapture(str(cfg.input))
+
+    def read(self) -> Frame:
+        """The next frame; files and folders wait for their ``fps`` pace if one is set."""
+        if not self.live and self.config.fps:
+            now = time.monotonic()
+            if self._due > now:
+                time.sleep(self._due - now)
+            self._due = max(now, self._due) + 1.0 / self.config.fps
+        image = self._read_images() if self.kind == "images" else self._read_capture()
+        frame = Frame(image=image, ts=time.time(), index=self._count)
+        self._count += 1
+        return frame
+
+    def _read_capture(self) -> np.ndarray:
+        if self._cap is None:
+            raise SourceError(f"{self.name} is not open")
+        ok, image = self._cap.read()
+        if ok and image is not None:
+            return image
+        if self.kind == "file":
+            if not self.config.loop:
+                raise EndOfStream(self.name)
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._cap.read()
+            if ok and image is not None:
+                return image
+        raise SourceError(f"no frame from {self.name}")
+
+    def _read_images(self) -> np.ndarray:
+        for _ in range(len(self._files)):
+            if self._next >= len(self._files):
+                if not self.config.loop:
+                    raise EndOfStream(self.name)
+                self._next = 0
+            path = self._files[self._next]
+            self._next += 1
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is not None:
+                return image
+        raise SourceError(f"no readable image in {self.name}")
+
+    def stop(self) -> None:
+        """Release the capture."""
+        cap, self._cap = self._cap, None
+        if cap is not None:
+            cap.release()
+
+
+def build(config: OpenCVConfig) -> OpenCVSource:
+    """The registry's entry point: an :class:`OpenCVSource` for ``config``."""
+    return OpenCVSource(config)

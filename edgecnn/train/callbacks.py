@@ -1,0 +1,121 @@
+"""Small hooks of the training loop: early stopping, the progress bar, and user callbacks.
+
+The loop in :mod:`edgecnn.train.fit` is a plain Python loop over epochs (not ``model.fit``),
+so these are plain objects: :class:`EarlyStopping` decides when to stop and which epoch is
+the best, :class:`ProgressBar` draws a rich bar per epoch on a terminal, and any object with
+an ``on_epoch_end(record)`` method (:class:`Callback`) sees each epoch's history record
+after the checkpoint of that epoch is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """Called after every epoch, once the epoch's checkpoint is on disk."""
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None:
+        """``record`` is the epoch's history entry (see :mod:`edgecnn.train.history`)."""
+        ...
+
+
+class EarlyStopping:
+    """Track the best validation value and stop after ``patience`` epochs without improvement.
+
+    Args:
+        patience: epochs without a better value before stopping; 0 never stops early.
+        min_delta: an improvement must exceed this.
+
+    Example:
+        >>> stop = EarlyStopping(patience=2)
+        >>> [stop.update(e, v) for e, v in [(1, 0.5), (2, 0.4), (3, 0.45)]]
+        [True, False, False]
+        >>> stop.should_stop(3), stop.should_stop(4)
+        (False, True)
+    """
+
+    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best: float | None = None
+        self.best_epoch = 0
+
+    def update(self, epoch: int, value: float) -> bool:
+        """Record the validation ``value`` of ``epoch``; True when it is a new best."""
+        if self.best is None or value > self.best + self.min_delta:
+            self.best = value
+            self.best_epoch = epoch
+            return True
+        return False
+
+    def should_stop(self, epoch: int) -> bool:
+        """True when ``patience`` epochs have passed since the best one."""
+        return self.patience > 0 and self.best is not None and epoch - self.best_epoch >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state, for resuming."""
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`."""
+        self.best = state.get("best")
+        self.best_epoch = int(state.get("best_epoch", 0))
+
+
+class ProgressBar:
+    """A rich progress bar per epoch on stderr, drawn only when stderr is a terminal.
+
+    Args:
+        epochs: total epochs (for the description).
+        enabled: None draws only on a terminal; True or False forces it.
+    """
+
+    def __init__(self, epochs: int, enabled: bool | None = None) -> None:
+        self.epochs = epochs
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressBar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(kind, exc, tb)
+            self._progress = None
+
+    def start_epoch(self, epoch: int, steps: int, info: str = "") -> None:
+        """Begin the bar of ``epoch`` (1-based) with ``steps`` steps."""
+        if self._progress is not None:
+            self._task = self._progress.add_task(f"epoch {epoch}/{self.epochs}", total=steps, info=info)
+
+    def step(self, done: int, info: str = "") -> None:
+        """Move the current bar to ``done`` steps, with ``info`` (e.g. the running loss)."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=done, info=info)
+
+    def end_epoch(self, info: str) -> None:
+        """Finish the current bar with a summary (validation metrics)."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, info=info)
+            self._task = None

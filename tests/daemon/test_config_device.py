@@ -1,0 +1,238 @@
+"""The device config: validation, errors naming the YAML line and key, thresholds resolved
+against the model's labels, flags, the plugin registries, and docs that match the code."""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from edgecnn import sinks, sources
+from edgecnn.config.device import DeviceConfig, ModelSettings, config_from_flags, load_device_config
+from edgecnn.errors import ConfigError
+from edgecnn.runtime.spec import InputSpec, ModelSpec, OutputSpec, ThresholdSpec
+from edgecnn.sources.base import SourceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """\
+model:
+  path: m.tflite
+source:
+  type: opencv
+  input: 0
+"""
+
+SPEC = ModelSpec(
+    name="det",
+    task="detect",
+    labels=["person", "car", "dog"],
+    input=InputSpec(width=64, height=64),
+    output=OutputSpec(layout="yolo_v3", anchors=[[(10.0, 14.0)]], strides=[8]),
+    thresholds=ThresholdSpec(conf=0.3, iou=0.6, max_det=77),
+)
+
+
+def _error(config_file: Callable[..., Path], text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_device_config(config_file(text))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "expected"),
+    [
+        (
+            "thresholds:\n  default: 0.4\n  person: 1.5\n",
+            8,
+            "thresholds.person: Input should be less than or equal to 1",
+        ),
+        ("thresholds: -0.1\n", 6, "thresholds: Input should be greater than or equal to 0"),
+        ("iou: {car: 0}\n", 6, "iou.car: Input should be greater than 0"),
+        ("max_det: 0\n", 6, "max_det: Input should be greater than or equal to 1"),
+        (
+            "sinks:\n  - type: jsonl\n    backups: 2000\n",
+            8,
+            "sinks.0.backups: Input should be less than or equal to 1000",
+        ),
+        ("sinks:\n  - type: jsonl\n  - type: nosuch\n", 8, "sinks.1: unknown type 'nosuch'; expected one of"),
+        ("sinks:\n  - path: x\n", 7, "sinks.0: missing 'type'"),
+        ("colour: red\n", 6, "colour: unknown key"),
+        ("device: 'my device'\n", 6, "device: String should match pattern"),
+    ],
+)
+def test_errors_name_the_line_and_the_key(
+    config_file: Callable[..., Path], extra: str, line: int, expected: str
+) -> None:
+    message = _error(config_file, BASE + extra)
+    assert message.startswith(f"{config_file('', 'unused.yaml').parent / 'device.yaml'}:{line}: {expected}")
+
+
+def test_errors_inside_the_source_and_missing_keys(config_file: Callable[..., Path]) -> None:
+    text = "model:\n  path: m.tflite\n  num_threads: 99\nsource:\n  type: opencv\n  input: 0\n"
+    text += "  stall_timeout: 0\n"
+    assert ":3: model.num_threads: Input should be less than or equal to 64 (and 1 more)" in _error(
+        config_file, text
+    )
+    assert ":3: source.input: Field required" in _error(
+        config_file, "model:\n  path: m\nsource:\n  type: opencv\n"
+    )
+    assert ":1: source: Field required" in _error(config_file, "model: {path: m}\n")
+    assert ": invalid YAML:" in _error(config_file, "model: [\n")
+    assert "expected a mapping" in _error(config_file, "- a\n- b\n")
+
+
+def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope.yaml: no such config file$"):
+        load_device_config(tmp_path / "nope.yaml")
+
+
+def test_thresholds_default_to_the_models_and_override_per_class(config_file: Callable[..., Path]) -> None:
+    plain = load_device_config(config_file(BASE)).resolve(SPEC)
+    assert (plain.conf, plain.iou, plain.max_det, plain.class_conf, plain.classes) == (0.3, 0.6, 77, {}, None)
+    text = (
+        BASE + "thresholds: {default: 0.4, dog: 0.7}\niou: {car: 0.2}\nclasses: [dog, person]\nmax_det: 5\n"
+    )
+    settings = load_device_config(config_file(text)).resolve(SPEC)
+    assert settings.conf == 0.4 and settings.class_conf == {2: 0.7}
+    assert settings.iou == 0.6 and settings.class_iou == {1: 0.2}
+    assert settings.classes == (2, 0) and settings.max_det == 5
+    assert settings.min_conf == 0.4  # person (0.4) is the lowest of the kept classes
+    number = load_device_config(config_file(BASE + "thresholds: 0.55\niou: 0.5\n")).resolve(SPEC)
+    assert (number.conf, number.iou) == (0.55, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "key"),
+    [
+        ("thresholds: {persn: 0.5}\n", 6, "thresholds.persn"),
+        ("iou:\n  default: 0.5\n  cat: 0.5\n", 8, "iou.cat"),
+        ("classes:\n  - person\n  - horse\n", 8, "classes.1"),
+    ],
+)
+def test_unknown_labels_are_named(config_file: Callable[..., Path], extra: str, line: int, key: str) -> None:
+    config = load_device_config(config_file(BASE + extra))
+    with pytest.raises(ConfigError) as info:
+        config.resolve(SPEC)
+    name = key.split(".")[1] if not key.startswith("classes") else "horse"
+    assert str(info.value) == (
+        f"{config_file('', 'x').parent / 'device.yaml'}:{line}: {key}: unknown label {name!r}; "
+        "the model's labels: person, car, dog"
+    )
+
+
+def test_per_class_iou_needs_class_aware_nms(config_file: Callable[..., Path]) -> None:
+    assert "per-class iou values need agnostic: false" in _error(
+        config_file, BASE + "agnostic: true\niou: {car: 0.3}\n"
+    )
+
+
+def test_flags_are_named_in_errors() -> None:
+    with pytest.raises(ConfigError, match=r"^--conf: Input should be less than or equal to 1$"):
+        config_from_flags("m.tflite", "clip.mp4", conf=1.5)
+    with pytest.raises(ConfigError, match=r"^--threads: Input should be greater than or equal to 1$"):
+        config_from_flags("m.tflite", "clip.mp4", num_threads=0)
+    config = config_from_flags("m.tflite", "0", jsonl="out.jsonl", classes=["car"], iou=0.3)
+    assert config.source.input == 0 and config.sinks[0].path == "out.jsonl"
+    with pytest.raises(ConfigError, match=r"^--classes: unknown label 'car'"):
+        config.resolve(SPEC.model_copy(update={"labels": ["person", "bus", "dog"]}))
+
+
+def test_the_example_config_validates() -> None:
+    text = (ROOT / "deploy" / "config" / "device.example.yaml").read_text()
+    missing = {t for t in re.findall(r"type: (\w+)", text)} - set(sources.plugins()) - set(sinks.plugins())
+    if missing:
+        pytest.skip(f"plugins not available here: {missing}")
+    config = load_device_config(ROOT / "deploy" / "config" / "device.example.yaml")
+    assert config.source.type == "picamera2" and config.thresholds == {"default": 0.4, "person": 0.6}
+    assert str(config.model.path) == "/opt/edgecnn/current/model.tflite"
+
+
+class _BrokenPlugin(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Makes ``edgecnn.sinks.broken`` a module that fails to import, as one whose optional
+    dependency is missing."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        return importlib.util.spec_from_loader(name, self) if name == "edgecnn.sinks.broken" else None
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: Any) -> None:
+        raise ModuleNotFoundError("No module named 'nosuchdep'", name="nosuchdep")
+
+
+def test_a_plugin_that_fails_to_import_is_reported_not_fatal(
+    monkeypatch: pytest.MonkeyPatch, config_file: Callable[..., Path]
+) -> None:
+    monkeypatch.setattr(sys, "meta_path", [_BrokenPlugin(), *sys.meta_path])
+    monkeypatch.setattr(sinks, "PLUGINS", (*sinks.PLUGINS, "broken"))
+    monkeypatch.setattr(sinks, "_loaded", {})
+    monkeypatch.setattr(sinks, "_failed", {})
+    assert "jsonl" in sinks.plugins()
+    assert sinks.failed() == {"broken": "ModuleNotFoundError: No module named 'nosuchdep'"}
+    message = _error(config_file, BASE + "sinks:\n  - type: broken\n")
+    assert message.endswith(
+        ":7: sinks.0: type 'broken' is not available: its plugin failed to import "
+        "(ModuleNotFoundError: No module named 'nosuchdep')"
+    )
+
+
+# -- docs/daemon.md lists every key with its default and bounds --------------------------------
+
+DOCUMENTED: list[tuple[str, type[BaseModel], tuple[str, ...]]] = [
+    ("### Top level", DeviceConfig, ()),
+    ("### `model`", ModelSettings, ()),
+    ("### Every source", SourceSettings, ()),
+    ("### `source` type `opencv`", sources.plugins()["opencv"].config, tuple(SourceSettings.model_fields)),
+    (
+        "### `source` type `picamera2`",
+        sources.plugins()["picamera2"].config,
+        tuple(SourceSettings.model_fields),
+    ),
+    *[(f"### `sinks` type `{key}`", plugin.config, ()) for key, plugin in sorted(sinks.plugins().items())],
+]
+
+
+def _section(docs: str, heading: str) -> str:
+    start = docs.index(heading + "\n")
+    end = docs.find("\n### ", start + 1)
+    return docs[start : end if end > 0 else None]
+
+
+@pytest.mark.parametrize(("heading", "cls", "skip"), DOCUMENTED, ids=[d[0] for d in DOCUMENTED])
+def test_docs_list_every_key_with_its_default_and_bounds(
+    heading: str, cls: type[BaseModel], skip: tuple[str, ...]
+) -> None:
+    docs = (ROOT / "docs" / "daemon.md").read_text()
+    assert heading + "\n" in docs, f"docs/daemon.md has no section {heading!r}"
+    section = _section(docs, heading)
+    for name, field in cls.model_fields.items():
+        if name in skip:
+            continue
+        row = next((line for line in section.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"{heading}: no row for `{name}`"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if field.is_required():
+            assert cells[1] == "required", f"{heading} `{name}`: default should read 'required'"
+        elif field.default_factory is None:
+            assert cells[1] == f"`{json.dumps(to_jsonable_python(field.default))}`", f"{heading} `{name}`"
+        for meta in field.metadata:
+            for attr in ("ge", "gt", "le", "lt"):
+                value = getattr(meta, attr, None)
+                if value is not None:
+                    text = f"{value:g}" if isinstance(value, float) else str(value)
+                    assert re.search(rf"(^|[^\d.]){re.escape(text)}($|[^\d.])", cells[2]), (
+                        f"{heading} `{name}`: bound {attr} {text} missing from {cells[2]!r}"
+                    )

@@ -1,0 +1,307 @@
+"""``edgecnn run`` as a user runs it: a child process, a real video file, real models.
+
+Records follow the schema with boxes in source-frame pixels (cross-checked against
+TFLiteModel + post-processing by hand); classifiers give top-k labels; SIGTERM stops within
+5 s with exit 0 and complete lines; bad configs and unusable models exit 2 with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecnn.postprocess import decode_yolo, filter_detections, topk
+from edgecnn.runtime.interpreter import TFLiteModel
+
+ISO_TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+def _frame(video: Path, index: int) -> np.ndarray:
+    cap = cv2.VideoCapture(str(video))
+    for _ in range(index):
+        cap.read()
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return frame
+
+
+def test_detector_records_follow_the_schema_with_boxes_in_frame_pixels(
+    tiny_models: dict[str, Path], video_file: Path, tmp_path: Path, cli: Callable[..., Any], jsonl: Any
+) -> None:
+    out = tmp_path / "out.jsonl"
+    proc = cli("run", "--model", str(tiny_models["det"]), "--source", str(video_file), "--jsonl", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = jsonl(out)
+    assert [r["frame"] for r in records] == list(range(1, 13))  # a file: every frame, in order
+    import re
+
+    for record in records:
+        assert set(record) == {"ts", "frame", "source", "model", "latency_ms", "detections"}
+        assert re.match(ISO_TS, record["ts"])
+        assert record["source"] == str(video_file) and record["model"] == "tiny_det"
+        assert set(record["latency_ms"]) == {"pre", "infer", "post"}
+        assert all(v >= 0 for v in record["latency_ms"].values())
+        for det in record["detections"]:
+            assert set(det) == {"label", "class_id", "score", "box"}
+            assert det["label"] == ["person", "car"][det["class_id"]]
+            x1, y1, x2, y2 = det["box"]
+            assert 0 <= x1 <= x2 <= 160 and 0 <= y1 <= y2 <= 120  # the 160x120 frame, not the 64x64 input
+    assert sum(len(r["detections"]) for r in records) > 0
+
+    # frame 5 by hand: the model's own preprocessing, decode, thresholds (the spec's: 0.2 / 0.5 / 50)
+    model = TFLiteModel(tiny_models["det"])
+    spec = model.spec
+    assert spec is not None
+    outputs, box_map = model.run_frame(_frame(video_file, 4))
+    boxes, scores = decode_yolo(outputs, spec.output, 64, 64, 2)
+    kept = filter_detections(boxes, scores, conf=0.2, iou=0.5, max_det=50).to_source(box_map)
+    got = records[4]["detections"]
+    assert len(got) == len(kept) > 0
+    for det, box, score, class_id in zip(got, kept.boxes, kept.scores, kept.class_ids, strict=True):
+        assert det["class_id"] == int(class_id)
+        assert det["score"] == pytest.approx(float(score), abs=1e-5)
+        assert det["box"] == pytest.approx([float(v) for v in box], abs=0.006)
+
+
+def test_classifier_gives_top_k_labels(
+    tiny_models: dict[str, Path],
+    video_file: Path,
+    tmp_path: Path,
+    config_file: Callable[..., Path],
+    cli: Any,
+    jsonl: Any,
+) -> None:
+    out = tmp_path / "cls.jsonl"
+    config = config_file(
+        f"model: {{path: {tiny_models['cls']}}}\n"
+        f"source: {{type: opencv, input: {video_file}}}\n"
+        "topk: 2\n"
+        f"sinks: [{{type: jsonl, path: {out}}}]\n"
+    )
+    proc = cli("run", "--config", str(config), "--max-frames", "3")
+    assert proc.returncode == 0, proc.stderr
+    records = jsonl(out)
+    assert len(records) == 3
+    model = TFLiteModel(tiny_models["cls"])
+    expected = topk(model.run_frame(_frame(video_file, 0))[0][0], k=2, activation="softmax")
+    first = records[0]["detections"]
+    assert [(d["class_id"], d["label"]) for d in first] == [
+        (c, ["cat", "dog", "bird"][c]) for c, _ in expected
+    ]
+    assert [d["score"] for d in first] == pytest.approx([p for _, p in expected], abs=1e-5)
+    assert all("box" not in d for r in records for d in r["detections"])
+
+
+@pytest.mark.slow
+def test_sigterm_stops_within_5_s_with_complete_lines(
+    tiny_models: dict[str, Path],
+    video_file: Path,
+    tmp_path: Path,
+    config_file: Callable[..., Path],
+    cli_process: Callable[..., subprocess.Popen],
+    notify_socket: Any,
+    until: Callable[..., bool],
+    jsonl: Any,
+) -> None:
+    out = tmp_path / "live.jsonl"
+    config = config_file(
+        "device: sigterm-test\n"
+        f"model: {{path: {tiny_models['det']}, num_threads: 1}}\n"
+        f"source: {{type: opencv, input: {video_file}, loop: true, fps: 200}}\n"
+        "thresholds: 0.05\n"  # many detections: long lines, more bytes in flight at the signal
+        f"sinks: [{{type: jsonl, path: {out}, max_bytes: 0}}]\n"
+    )
+    proc = cli_process("run", "--config", str(config), env={"NOTIFY_SOCKET": notify_socket.address})
+    try:
+        assert until(lambda: notify_socket.times("READY"), timeout=60), proc.stderr
+        assert until(lambda: out.exists() and out.stat().st_size > 20_000, timeout=60)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert code == 0
+    assert took < 5.0
+    records = jsonl(out)  # fails on a torn last line
+    assert [r["frame"] for r in records] == list(range(1, len(records) + 1))
+    assert "STOPPING" in notify_socket.messages[-1][1]
+    assert notify_socket.messages[-1][1]["STATUS"] == "stopping: SIGTERM"
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("edgecnn: error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda data: data[: len(data) // 3], "truncated"),
+        (lambda data: b"\x00" * 8 + os.urandom(len(data) - 8), "TFL3"),
+        (lambda data: b"", ""),
+    ],
+    ids=["truncated", "garbage", "empty"],
+)
+def test_an_unusable_model_exits_2_with_one_line(
+    tiny_models: dict[str, Path], video_file: Path, tmp_path: Path, cli: Any, damage: Any, expected: str
+) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(damage(tiny_models["det"].read_bytes()))
+    line = _one_line_error(cli("run", "--model", str(bad), "--source", str(video_file)))
+    assert str(bad) in line and expected in line
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            "thresholds: {default: 0.4, person: 1.2}\n",
+            ":4: thresholds.person: Input should be less than or equal to 1",
+        ),
+        (
+            "thresholds: {persn: 0.5}\n",
+            ":4: thresholds.persn: unknown label 'persn'; the model's labels: person, car",
+        ),
+        ("sinks: [{type: jsonl, rotate: 5}]\n", ":4: sinks.0.rotate: unknown key"),
+        ("source2: 1\n", ":4: source2: unknown key"),
+    ],
+)
+def test_a_bad_config_exits_2_with_one_line(
+    tiny_models: dict[str, Path],
+    video_file: Path,
+    config_file: Callable[..., Path],
+    cli: Any,
+    config: str,
+    expected: str,
+) -> None:
+    path = config_file(
+        f"model: {{path: {tiny_models['det']}}}\nsource:\n  {{type: opencv, input: {video_file}}}\n" + config
+    )
+    line = _one_line_error(cli("run", "--config", str(path)))
+    assert line == f"edgecnn: error: {path}{expected}"
+
+
+@pytest.mark.slow
+def test_flag_errors_exit_2_with_one_line(tiny_models: dict[str, Path], video_file: Path, cli: Any) -> None:
+    line = _one_line_error(
+        cli("run", "--model", str(tiny_models["det"]), "--source", str(video_file), "--conf", "1.5")
+    )
+    assert line == "edgecnn: error: --conf: Input should be less than or equal to 1"
+    line = _one_line_error(cli("run", "--model", str(tiny_models["det"]), "--source", "nope.mp4"))
+    assert line == "edgecnn: error: source input 'nope.mp4': no such file"
+    assert "pass --config FILE" in _one_line_error(cli("run", "--source", "0"))
+
+
+@pytest.mark.slow
+def test_validate_config(
+    tiny_models: dict[str, Path], video_file: Path, config_file: Callable[..., Path], cli: Any
+) -> None:
+    good = config_file(
+        f"device: cam1\nmodel: {{path: {tiny_models['det']}}}\n"
+        f"source: {{type: opencv, input: {video_file}}}\n"
+        "classes: [car]\n"
+    )
+    proc = cli("run", "--config", str(good), "--validate-config")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "config OK: device cam1; model tiny_det (detect, 2 labels, input (1, 64, 64, 3) int8); "
+        f"source {video_file}; sinks jsonl"
+    )
+    bad = config_file(
+        f"model: {{path: {tiny_models['det']}}}\nsource: {{type: opencv, input: {video_file}}}\n"
+        "classes: [bus]\n",
+        name="bad.yaml",
+    )
+    assert ":3: classes.0: unknown label 'bus'" in _one_line_error(
+        cli("run", "--config", str(bad), "--validate-config")
+    )
+
+
+RUN_WITHOUT_TF = """
+import json, sys
+import edgecnn.cli.run_cmd
+from edgecnn.config.device import config_from_flags
+from edgecnn.daemon.loop import Daemon
+from edgecnn.daemon.notify import Notifier
+import edgecnn.sources, edgecnn.sinks
+edgecnn.sources.plugins(); edgecnn.sinks.plugins()
+config = config_from_flags(sys.argv[1], sys.argv[2], jsonl=sys.argv[3])
+Daemon(config, max_frames=3, notifier=Notifier()).run()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_daemon_never_imports_tensorflow(
+    tiny_models: dict[str, Path], video_file: Path, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EDGECNN_TFLITE_BACKEND"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN_WITHOUT_TF,
+            str(tiny_models["det"]),
+            str(video_file),
+            str(tmp_path / "o.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    loaded = __import__("json").loads(proc.stdout.splitlines()[-1])
+    assert "edgecnn.daemon.loop" in loaded and "ai_edge_litert" in {m.split(".")[0] for m in loaded}
+    assert [m for m in loaded if m.split(".")[0] in ("tensorflow", "keras")] == []
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_model_without_metadata_runs_with_settings_from_the_config(
+    tiny_models: dict[str, Path],
+    video_file: Path,
+    tmp_path: Path,
+    config_file: Callable[..., Path],
+    jsonl: Any,
+) -> None:
+    from edgecnn.config.device import load_device_config
+    from edgecnn.daemon.frames import load_spec
+    from edgecnn.daemon.loop import Daemon
+    from edgecnn.daemon.notify import Notifier
+    from edgecnn.errors import ConfigError
+
+    source = f"source: {{type: opencv, input: {video_file}}}\n"
+    bare = config_file(
+        f"model: {{path: {tiny_models['det_plain']}, task: detect}}\n" + source, name="bare.yaml"
+    )
+    with pytest.raises(ConfigError, match=r"bare.yaml:1: model.path: .* set model.labels and model.anchors$"):
+        load_spec(load_device_config(bare))
+    settings = "  task: detect\n  labels: [person, car]\n  anchors: '10,14 23,27; 37,58 81,82'\n"
+    detections = {}
+    for model in ("det_plain", "det"):
+        out = tmp_path / f"{model}.jsonl"
+        config = config_file(
+            f"model:\n  path: {tiny_models[model]}\n"
+            + (settings if model == "det_plain" else "")
+            + source
+            + f"thresholds: 0.2\niou: 0.5\nmax_det: 50\nsinks: [{{type: jsonl, path: {out}}}]\n",
+            name=f"{model}.yaml",
+        )
+        Daemon(load_device_config(config), max_frames=3, notifier=Notifier()).run()
+        detections[model] = [record["detections"] for record in jsonl(out)]
+    assert detections["det_plain"] == detections["det"] and any(detections["det"])

@@ -1,0 +1,199 @@
+"""The OpenCV source on real files, folders and globs; the source registry; picamera2's
+behaviour where the camera cannot exist (not installed here; a thin fake checks the calls)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecnn.errors import ConfigError
+from edgecnn.sources import build_source, plugins
+from edgecnn.sources.base import EndOfStream, SourceError
+from edgecnn.sources.opencv import OpenCVConfig, OpenCVSource, input_kind, public_name
+from edgecnn.sources.picamera2 import Picamera2Config, Picamera2Source
+
+
+def _source(**kwargs: Any) -> OpenCVSource:
+    return OpenCVSource(OpenCVConfig(type="opencv", **kwargs))
+
+
+def _all_frames(src: OpenCVSource, limit: int = 100) -> list[np.ndarray]:
+    frames = []
+    with src:
+        for _ in range(limit):
+            try:
+                frames.append(src.read().image)
+            except EndOfStream:
+                break
+    return frames
+
+
+def test_video_file_ends_or_loops(video_file: Path) -> None:
+    frames = _all_frames(_source(input=str(video_file)))
+    assert len(frames) == 12 and frames[0].shape == (120, 160, 3)
+    expected = cv2.VideoCapture(str(video_file)).read()[1]
+    assert np.array_equal(frames[0], expected)
+    looped = _all_frames(_source(input=str(video_file), loop=True), limit=30)
+    assert len(looped) == 30
+    assert np.array_equal(looped[12], frames[0])
+
+
+def test_image_folder_and_glob_in_sorted_order_skipping_unreadable(tmp_path: Path) -> None:
+    for i in (2, 0, 1):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((8, 8, 3), i * 50, np.uint8))
+    (tmp_path / "f1b.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    frames = _all_frames(_source(input=str(tmp_path)))
+    assert [int(f[0, 0, 0]) for f in frames] == [0, 50, 100]
+    frames = _all_frames(_source(input=str(tmp_path / "f[01].png")))
+    assert [int(f[0, 0, 0]) for f in frames] == [0, 50]
+
+
+def test_paced_playback(video_file: Path) -> None:
+    src = _source(input=str(video_file), fps=50.0)
+    with src:
+        stamps = [src.read().ts for _ in range(6)]
+    assert stamps[-1] - stamps[0] >= 5 / 50 * 0.9
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("missing.mp4", "no such file"),
+        ("frames/*.jpg", "no images"),
+        ("/dev/not-a-camera", "not a V4L2 device"),
+    ],
+)
+def test_inputs_that_cannot_work_are_config_errors(
+    value: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        _source(input=value)
+
+
+def test_a_missing_camera_is_a_source_error_not_a_config_error() -> None:
+    src = _source(input="/dev/video63")  # a valid name: the camera may be plugged in later
+    with pytest.raises(SourceError, match="cannot open /dev/video63"):
+        src.start()
+
+
+def test_kinds_and_names_without_credentials(tmp_path: Path) -> None:
+    assert input_kind(0) == input_kind("2") == input_kind("/dev/video0") == "device"
+    assert input_kind("rtsp://cam/stream") == input_kind("http://x/y.mjpg") == "stream"
+    assert input_kind(str(tmp_path)) == input_kind("a/*.jpg") == "images"
+    assert input_kind("clip.mp4") == "file"
+    assert public_name("rtsp://admin:secret@10.0.0.5:554/h264?x=1") == "rtsp://10.0.0.5:554/h264?x=1"
+    assert "secret" not in _source(input="rtsp://admin:secret@10.0.0.5/s").name
+
+
+def test_registry_builds_both_kinds(video_file: Path) -> None:
+    assert {"opencv", "picamera2"} <= set(plugins())
+    assert isinstance(build_source(OpenCVConfig(type="opencv", input=str(video_file))), OpenCVSource)
+    assert isinstance(build_source(Picamera2Config(type="picamera2")), Picamera2Source)
+
+
+def test_picamera2_missing_is_a_clear_source_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # as on any machine without it
+    with pytest.raises(SourceError, match=r"picamera2 is not available.*apt install python3-picamera2"):
+        Picamera2Source(Picamera2Config(type="picamera2")).start()
+
+
+def test_picamera2_calls_against_a_thin_fake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The camera cannot exist here: a fake Picamera2 records the calls and serves a YUV420
+    lores buffer (with stride padding, as libcamera's) of a known colour."""
+    calls: list[Any] = []
+    width, height, stride = 96, 64, 112
+    bgr = np.full((height, width, 3), (40, 120, 200), np.uint8)
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)  # (h * 3 / 2, w)
+    padded = np.zeros((height * 3 // 2, stride), np.uint8)
+    # I420 planes with a stride: Y rows of `stride` bytes, then U and V rows of stride / 2
+    padded[:height, :width] = yuv[:height]
+    chroma = yuv[height:].reshape(-1, width // 2)
+    flat = padded[height:].reshape(-1, stride // 2)
+    flat[:, : width // 2] = chroma
+
+    class Request:
+        def make_array(self, name: str) -> np.ndarray:
+            calls.append(("make_array", name))
+            return padded.copy() if name == "lores" else np.zeros((128, 192, 3), np.uint8)
+
+    class Camera:
+        def __init__(self, number: int) -> None:
+            calls.append(("Picamera2", number))
+
+        def create_video_configuration(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append(("create_video_configuration", kwargs))
+            return kwargs
+
+        def configure(self, config: Any) -> None:
+            calls.append("configure")
+
+        def start(self) -> None:
+            calls.append("start")
+
+        def captured_request(self, wait: Any = None) -> Any:
+            class Context:
+                def __enter__(self) -> Request:
+                    calls.append(("captured_request", wait))
+                    return Request()
+
+                def __exit__(self, *exc: Any) -> None:
+                    calls.append("release")
+
+            return Context()
+
+        def stop(self) -> None:
+            calls.append("stop")
+
+        def close(self) -> None:
+            calls.append("close")
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Camera))
+    config = Picamera2Config(
+        type="picamera2", size=(192, 128), lores_size=(width, height), fps=10, keep_main=True
+    )
+    with Picamera2Source(config) as src:
+        frame = src.read()
+    assert calls[0] == ("Picamera2", 0)
+    assert calls[1] == (
+        "create_video_configuration",
+        {
+            "main": {"size": (192, 128), "format": "RGB888"},
+            "lores": {"size": (96, 64), "format": "YUV420"},
+            "controls": {"FrameRate": 10.0},
+            "buffer_count": 4,
+        },
+    )
+    assert calls[2:] == [
+        "configure",
+        "start",
+        ("captured_request", 5.0),
+        ("make_array", "lores"),
+        ("make_array", "main"),
+        "release",
+        "stop",
+        "close",
+    ]
+    assert (
+        frame.image.shape == (height, width, 3)
+        and frame.full is not None
+        and frame.full.shape == (128, 192, 3)
+    )
+    assert np.abs(frame.image.astype(int) - bgr.astype(int)).max() <= 3  # YUV round trip
+    # OpenCV's COLOR_YUV420p2BGR means YV12 (V first): on this I420 buffer it gets the colour wrong
+    wrong = cv2.cvtColor(padded, cv2.COLOR_YUV420p2BGR)[:height, :width]
+    assert np.abs(wrong.astype(int) - bgr.astype(int)).max() > 50
+
+
+def test_picamera2_config_bounds() -> None:
+    with pytest.raises(ValueError, match="lores_size must not be larger"):
+        Picamera2Config(type="picamera2", size=(640, 480), lores_size=(1280, 720))
+    with pytest.raises(ValueError, match="both even"):
+        Picamera2Config(type="picamera2", lores_size=(641, 360))

@@ -1,0 +1,234 @@
+"""``edgecnn calib build``: class balance, the manifest, the README, the size rules, and that the
+representative dataset is the board's own preprocessing. No TensorFlow needed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecnn.data import ImageRecord, load_split, write_dataset
+from edgecnn.data.pipeline import read_image
+from edgecnn.errors import UserError
+from edgecnn.quantize.calibration import (
+    build_calibration_set,
+    calibration_tensors,
+    load_calibration_set,
+    representative_dataset,
+    select_balanced,
+)
+from edgecnn.runtime.preprocess import preprocess
+from edgecnn.runtime.spec import InputSpec
+
+
+def _noise(path: Path, seed: int, width: int = 40, height: int = 30) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(path), pixels)
+    return path
+
+
+def _folders(root: Path, counts: dict[str, int]) -> Path:
+    """Class folders with ``counts[name]`` distinct 40x30 noise PNGs each in train, 2 in val."""
+    seed = 0
+    for split, per_class in (("train", counts), ("val", dict.fromkeys(counts, 2))):
+        for name, n in per_class.items():
+            for k in range(n):
+                seed += 1
+                _noise(root / split / name / f"{name}_{k:03d}.png", seed)
+    (root / "data.yaml").write_text("train: train\nval: val\nnames: [" + ", ".join(counts) + "]\n")
+    return root / "data.yaml"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _manifest(folder: Path) -> list[tuple[str, str]]:
+    return [tuple(line.split("  ", 1)) for line in (folder / "manifest.txt").read_text().splitlines()]
+
+
+def test_classification_set_takes_classes_in_turn(tmp_path: Path) -> None:
+    data = _folders(tmp_path / "data", {"cat": 100, "dog": 30, "owl": 10})
+    result = build_calibration_set(data, tmp_path / "calib", n=60)
+
+    # Round-robin: the rare class gives all it has, the others split the rest evenly.
+    by_class = {c.name: c.calib_images for c in result.coverage}
+    assert by_class == {"cat": 25, "dog": 25, "owl": 10}
+    entries = _manifest(tmp_path / "calib")
+    assert len(entries) == 60 == len(result.calibration)
+    sources = {_sha(r.path): r.path.parent.name for r in load_split(data, "train").records}
+    assert Counter(sources[digest] for digest, _ in entries) == Counter(by_class)  # byte-exact copies
+    for digest, rel in entries:
+        assert rel.startswith("images/") and _sha(tmp_path / "calib" / rel) == digest
+
+
+def test_detection_set_balances_boxes_per_class(tmp_path: Path) -> None:
+    # 100 images of two "common" boxes, 20 with one "mid" box, 10 with a "rare" and a common
+    # box, 10 without objects. Random sampling would take ~9 "mid" and ~4 "rare" images.
+    records = []
+    layout = [[0, 0]] * 100 + [[1]] * 20 + [[2, 0]] * 10 + [[]] * 10
+    for i, classes in enumerate(layout):
+        path = _noise(tmp_path / "src" / f"img_{i:03d}.png", i, 64, 48)
+        boxes = [[4 + 10 * k, 4, 12 + 10 * k, 20] for k in range(len(classes))]
+        records.append(ImageRecord(path, i + 1, 64, 48, boxes=boxes or np.zeros((0, 4)), class_ids=classes))
+    data = write_dataset(
+        tmp_path / "data", {"train": records, "val": records[:5]}, ["common", "mid", "rare"], "yolo"
+    )
+
+    result = build_calibration_set(data, tmp_path / "calib", n=60)
+
+    cover = {c.name: c for c in result.coverage}
+    assert cover["rare"].calib_images == 10 and cover["mid"].calib_images == 20  # every rare box
+    assert cover["common"].split_boxes == 210 and cover["rare"].split_boxes == 10
+    backgrounds = 60 - cover["common"].calib_images - cover["mid"].calib_images
+    assert backgrounds == round(60 * 10 / 140)  # images without objects keep their share
+    readme = (tmp_path / "calib" / "README.md").read_text()
+    assert f"- source: `{data}`" in readme and "- split: train (140 images)" in readme
+    assert "- images: 60" in readme
+    assert "| rare | 10 | 10 | 10 | 10 |" in readme
+    assert "| common | 110 | 210 |" in readme
+
+
+def test_every_class_appears_even_when_small(tmp_path: Path) -> None:
+    counts = {f"c{k}": 5 + 20 * k for k in range(6)}  # 5 .. 105 images
+    data = _folders(tmp_path / "data", counts)
+    result = build_calibration_set(data, tmp_path / "calib", n=50)
+    assert all(c.calib_images >= 5 for c in result.coverage)
+
+
+def test_same_seed_same_set_other_seed_other_set(tmp_path: Path) -> None:
+    data = _folders(tmp_path / "data", {"a": 60, "b": 60})
+    first = _manifest(build_calibration_set(data, tmp_path / "s0", n=50, seed=0).calibration.root)
+    again = _manifest(build_calibration_set(data, tmp_path / "s0b", n=50, seed=0).calibration.root)
+    other = _manifest(build_calibration_set(data, tmp_path / "s1", n=50, seed=1).calibration.root)
+    assert first == again
+    assert {d for d, _ in first} != {d for d, _ in other}
+
+
+def test_select_balanced_takes_everything_when_n_exceeds_the_split() -> None:
+    labels = [np.array([k % 3]) for k in range(7)]
+    assert sorted(select_balanced(labels, 3, 10)) == list(range(7))
+
+
+def test_fewer_than_50_refused_without_force(tmp_path: Path, run_cli) -> None:
+    data = _folders(tmp_path / "data", {"a": 20, "b": 20})
+    result = run_cli("calib", "build", "--data", data, "--out", tmp_path / "calib", "--n", 200)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "40 images" in lines[0] and "at least 50" in lines[0] and "--force" in lines[0]
+    assert not (tmp_path / "calib").exists()
+
+    result = run_cli("calib", "build", "--data", data, "--out", tmp_path / "calib", "--force")
+    assert result.exit_code == 0, result.output
+    assert "recommends about 100-500" in result.stderr
+    assert len(_manifest(tmp_path / "calib")) == 40
+
+
+def test_warns_below_100_and_reports_coverage(tmp_path: Path, run_cli, caplog) -> None:
+    data = _folders(tmp_path / "data", {"a": 40, "b": 40})
+    result = run_cli("calib", "build", "--data", data, "--out", tmp_path / "calib", "--n", 60)
+    assert result.exit_code == 0
+    assert "edgecnn: warning: only 60 calibration images" in result.stderr
+    assert "60 images from the train split" in result.stdout and "2 of 2 classes covered" in result.stdout
+    with caplog.at_level(logging.WARNING, logger="edgecnn.quantize.calibration"):
+        result = build_calibration_set(data, tmp_path / "calib100", n=80)
+    assert "only 80 calibration images" in caplog.text
+    assert result.warnings
+
+
+def test_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    data = _folders(tmp_path / "data", {"a": 30, "b": 30})
+    (tmp_path / "calib").mkdir()
+    (tmp_path / "calib" / "keep.txt").write_text("x")
+    with pytest.raises(UserError, match="not an empty folder"):
+        build_calibration_set(data, tmp_path / "calib", n=50)
+
+
+def test_manifest_is_checked_when_the_set_is_used(tmp_path: Path) -> None:
+    data = _folders(tmp_path / "data", {"a": 30, "b": 30})
+    folder = build_calibration_set(data, tmp_path / "calib", n=50).calibration.root
+    assert len(load_calibration_set(folder)) == 50
+    _, first = _manifest(folder)[0]
+
+    image = folder / first
+    original = image.read_bytes()
+    image.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(UserError, match=rf"{re.escape(first)}: sha256 differs from manifest\.txt"):
+        load_calibration_set(folder)
+    image.unlink()
+    with pytest.raises(UserError, match=rf"{re.escape(first)}: listed in manifest\.txt but missing"):
+        load_calibration_set(folder)
+    image.write_bytes(original)
+    (folder / "images" / "extra.png").write_bytes(original)
+    with pytest.raises(UserError, match=r"extra\.png: not listed in manifest\.txt"):
+        load_calibration_set(folder)
+    (folder / "images" / "extra.png").unlink()
+
+    manifest = folder / "manifest.txt"
+    text = manifest.read_text()
+    manifest.write_text(text + f"{'0' * 64}  ../../data/data.yaml\n")
+    with pytest.raises(UserError, match="outside the calibration folder"):
+        load_calibration_set(folder)
+    manifest.write_text(text + "not a manifest line\n")
+    with pytest.raises(UserError, match=r"manifest.txt \(line 51\)"):
+        load_calibration_set(folder)
+    manifest.unlink()
+    with pytest.raises(UserError, match=r"no manifest\.txt"):
+        load_calibration_set(folder)
+
+
+def test_manifest_is_what_sha256sum_checks(tmp_path: Path) -> None:
+    tool = shutil.which("sha256sum")
+    if tool is None:
+        pytest.skip("sha256sum not installed")
+    data = _folders(tmp_path / "data", {"a": 30, "b": 30})
+    folder = build_calibration_set(data, tmp_path / "calib", n=50).calibration.root
+    proc = subprocess.run(
+        [tool, "--strict", "-c", "manifest.txt"], cwd=folder, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count(": OK") == 50
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        InputSpec(width=32, height=32, color_order="RGB", mean=(127.5,), std=(127.5,)),
+        InputSpec(width=48, height=24, color_order="BGR", mean=(10.0, 20.0, 30.0), std=(50.0, 60.0, 70.0)),
+        InputSpec(width=28, height=28, channels=1, resize="stretch"),
+        InputSpec(width=36, height=36, resize="letterbox", pad_value=0),
+    ],
+    ids=["rgb-mobilenet", "bgr-wide", "grey-stretch", "pad0"],
+)
+def test_representative_dataset_is_the_runtime_preprocessing(tmp_path: Path, spec: InputSpec) -> None:
+    data = _folders(tmp_path / "data", {"a": 25, "b": 25})  # 40x30 sources: letterboxing pads
+    calibration = load_calibration_set(build_calibration_set(data, tmp_path / "calib", n=50).calibration.root)
+    seen = []
+    samples = list(representative_dataset(calibration, spec, progress=seen.append)())
+    assert len(samples) == 50 and seen[-1] == 50
+    for path, sample in zip(calibration.images, samples, strict=True):
+        (tensor,) = sample
+        expected, _ = preprocess(cv2.imread(str(path), cv2.IMREAD_COLOR), spec)
+        assert tensor.dtype == np.float32 and tensor.shape == (1, spec.height, spec.width, spec.channels)
+        np.testing.assert_array_equal(tensor, expected)
+    # The generator can be called again (the converter and the debugger each call it).
+    again = next(iter(representative_dataset(calibration, spec)()))[0]
+    np.testing.assert_array_equal(again, samples[0][0])
+    assert len(list(calibration_tensors(calibration, spec, limit=3))) == 3
+    # Letterboxing really happened: the padding rows hold the pad value, normalised.
+    if spec.resize == "letterbox" and spec.width == spec.height:
+        frame = read_image(calibration.images[0])
+        assert frame.shape[:2] == (30, 40)
+        pad = (spec.pad_value - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+        np.testing.assert_allclose(
+            samples[0][0][0, 0, :, :], np.broadcast_to(pad, (spec.width, spec.channels))
+        )

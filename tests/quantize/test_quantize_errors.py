@@ -1,0 +1,173 @@
+"""``edgecnn quantize`` refuses bad input with one line and exit 2, and its gate exits 1.
+
+The fast cases fail before TensorFlow is imported (options, spec.json, the calibration
+manifest are checked first); the unreadable model and the gate need Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecnn.architectures import get_model_info
+from edgecnn.data import write_data_yaml
+from edgecnn.quantize.calibration import build_calibration_set
+
+
+def _one_error_line(result: Any) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("edgecnn: error: ") and "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture
+def fake_run(tmp_path: Path) -> Path:
+    """A run folder whose model.keras is garbage but whose spec.json is valid."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"this is not a keras archive")
+    get_model_info("lenet_test").model_spec([str(d) for d in range(10)]).save(folder / "spec.json")
+    return folder / "model.keras"
+
+
+@pytest.fixture(scope="module")
+def calib_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid 50-image calibration set (digit-like grey blobs)."""
+    root = tmp_path_factory.mktemp("calib_src")
+    for k in range(50):
+        image = np.zeros((28, 28), np.uint8)
+        cv2.circle(image, (14, 14), 4 + k % 8, 255, -1)
+        folder = root / "train" / "blob"
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{k:02d}.png"), image)
+    data = write_data_yaml(root / "data.yaml", ["blob"], {"train": "train"})
+    return build_calibration_set(data, root.parent / f"{root.name}_calib", n=50).calibration.root
+
+
+def test_missing_model_file(tmp_path: Path, run_cli: Callable[..., Any], calib_set: Path) -> None:
+    result = run_cli(
+        "quantize", tmp_path / "none.keras", "--calib", calib_set, "--out", tmp_path / "m.tflite"
+    )
+    assert result.exit_code == 2
+    assert "none.keras: no such file" in _one_error_line(result)
+
+
+def test_missing_spec_json(
+    fake_run: Path, run_cli: Callable[..., Any], calib_set: Path, tmp_path: Path
+) -> None:
+    fake_run.with_name("spec.json").unlink()
+    result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert "model.keras: no spec.json next to it" in line
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_invalid_spec_json(
+    fake_run: Path, run_cli: Callable[..., Any], calib_set: Path, tmp_path: Path
+) -> None:
+    spec = fake_run.with_name("spec.json")
+    spec.write_text(json.dumps({**json.loads(spec.read_text()), "task": "segment"}))
+    result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2
+    assert (
+        "spec.json: not a valid model spec: task: Input should be 'detect' or 'classify'"
+        in _one_error_line(result)
+    )
+
+
+def test_tampered_calibration_image(
+    fake_run: Path, run_cli: Callable[..., Any], calib_set: Path, tmp_path: Path
+) -> None:
+    tampered = tmp_path / "calib"
+    shutil.copytree(calib_set, tampered)
+    victim = sorted((tampered / "images").iterdir())[3]
+    image = cv2.imread(str(victim), cv2.IMREAD_GRAYSCALE)
+    image[0, 0] ^= 1
+    cv2.imwrite(str(victim), image)
+    result = run_cli("quantize", fake_run, "--calib", tampered, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert f"images/{victim.name}: sha256 differs from manifest.txt" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mode", "int8"], "--mode int8 needs --calib"),
+        (["--mode", "fp16", "--io", "uint8"], "--io uint8 needs --mode int8"),
+        (["--mode", "dynamic", "--max-drop", "1"], "--max-drop needs --data"),
+        (["--mode", "float", "--report", "somewhere"], "--report needs --data"),
+    ],
+)
+def test_bad_option_combinations(
+    fake_run: Path, run_cli: Callable[..., Any], tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run_cli("quantize", fake_run, "--out", tmp_path / "m.tflite", *args)
+    assert result.exit_code == 2
+    assert message in _one_error_line(result)
+
+
+def test_bad_calibration_folder(fake_run: Path, run_cli: Callable[..., Any], tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = run_cli("quantize", fake_run, "--calib", tmp_path / "empty", "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2
+    assert "no manifest.txt; not a calibration set" in _one_error_line(result)
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_unreadable_model(
+    fake_run: Path, run_cli: Callable[..., Any], calib_set: Path, tmp_path: Path
+) -> None:
+    result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2
+    assert "model.keras: cannot load the Keras model" in _one_error_line(result)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_max_drop_gate_fails_with_exit_1(
+    make_run: Callable[..., Path],
+    digits_data: Path,
+    run_cli: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    """A deliberately bad calibration set (faint blobs, nothing like the digits' ink): the
+    int8 ranges are far too narrow, accuracy collapses and the gate stops the release."""
+    root = tmp_path / "faint"
+    for k in range(50):
+        image = np.zeros((28, 28), np.uint8)
+        cv2.circle(image, (14, 14), 3 + k % 5, 6, -1)
+        (root / "train" / "blob").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "train" / "blob" / f"{k:02d}.png"), image)
+    data = write_data_yaml(root / "data.yaml", ["blob"], {"train": "train"})
+    assert (
+        run_cli("calib", "build", "--data", data, "--out", tmp_path / "bad_calib", "--n", 50).exit_code == 0
+    )
+
+    model = make_run("lenet_test", digits_data, 3)
+    out = tmp_path / "lenet_int8.tflite"
+    result = run_cli(
+        "quantize", model, "--calib", tmp_path / "bad_calib", "--out", out,
+        "--data", digits_data, "--max-drop", "1.5", "--report", tmp_path / "report",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert line.startswith("edgecnn: error: quality gate failed: accuracy dropped by ")
+    assert "(--max-drop 1.5)" in line
+    # The model and the report stay, to look at.
+    assert out.is_file()
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["gate"]["passed"] is False and report["gate"]["drop"] > 1.5
+    assert report["primary_drop"] == report["metrics"]["overall"]["accuracy"]["drop"]
+    assert "FAILED" in (tmp_path / "report" / "report.md").read_text()

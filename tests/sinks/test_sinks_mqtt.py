@@ -1,0 +1,171 @@
+"""The MQTT sink against a real mosquitto broker on a loopback port."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from edgecnn.errors import ConfigError
+from edgecnn.sinks.base import Detection
+from edgecnn.sinks.mqtt import MqttConfig, MqttSink
+
+PERSON = Detection("person", 0, 0.91, (10.0, 20.0, 110.0, 220.0))
+CAR = Detection("car", 2, 0.55, (50.0, 60.0, 90.0, 80.0))
+
+
+def test_mqtt_config_defaults_and_bounds() -> None:
+    cfg = MqttConfig(type="mqtt")
+    assert (cfg.host, cfg.port, cfg.qos, cfg.topic_prefix) == ("127.0.0.1", 1883, 0, "edgecnn")
+    assert (cfg.queue_size, cfg.reconnect_min_s, cfg.reconnect_max_s, cfg.skip_empty) == (256, 1, 30, False)
+    for bad in ({"qos": 3}, {"port": 0}, {"queue_size": 0}, {"bogus": 1}, {"topic_prefix": "a/#"},
+                {"reconnect_min_s": 10, "reconnect_max_s": 5}, {"password": "x"}, {"ca_file": "/ca.pem"},
+                {"tls": True, "cert_file": "/c.pem"}):
+        with pytest.raises(ValidationError):
+            MqttConfig(type="mqtt", **bad)
+    secret = MqttConfig(type="mqtt", username="cam", password="hunter2-secret")
+    assert "hunter2-secret" not in repr(secret) and "hunter2-secret" not in str(secret.model_dump())
+    with pytest.raises(ConfigError):
+        MqttSink(MqttConfig(type="mqtt"), device="a/b")
+
+
+def test_mqtt_emit_never_blocks_and_counts_drops_without_broker(free_port, make_result) -> None:
+    sink = MqttSink(MqttConfig(type="mqtt", port=free_port(), queue_size=10), device="cam")
+    sink.start()
+    try:
+        for i in range(1, 101):
+            sink.emit(make_result(i, (PERSON,)))
+        assert not sink.connected
+        assert sink.dropped == 90 and sink.published == 0
+    finally:
+        sink.stop(timeout=0.5)
+    assert sink.dropped == 100  # what was still queued at stop is dropped too
+
+
+def test_mqtt_publishes_records_and_retained_status(broker, mqtt_listener, make_result, wait_until) -> None:
+    listener = mqtt_listener(broker.port, "edgecnn/cam1/#")
+    sink = MqttSink(MqttConfig(type="mqtt", port=broker.port, qos=1), device="cam1")
+    sink.start()
+    try:
+        assert wait_until(lambda: sink.connected)
+        sink.status("online", "/dev/video0")
+        results = [make_result(i, (PERSON, CAR) if i % 2 else ()) for i in range(1, 6)]
+        for r in results:
+            sink.emit(r)
+        assert wait_until(lambda: len(listener.records("edgecnn/cam1/detections")) == 5)
+        assert listener.records("edgecnn/cam1/detections") == [r.to_record() for r in results]
+        assert wait_until(lambda: listener.records("edgecnn/cam1/source"))
+        assert listener.records("edgecnn/cam1/source")[-1] == {"state": "online", "detail": "/dev/video0"}
+        # a client arriving later gets the retained status
+        late = mqtt_listener(broker.port, "edgecnn/cam1/status", client_id="late")
+        assert wait_until(lambda: late.messages)
+        assert late.messages[0] == ("edgecnn/cam1/status", b"online", True)
+    finally:
+        sink.stop()
+    assert wait_until(lambda: listener.payloads("edgecnn/cam1/status")[-1:] == [b"offline"])
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from edgecnn.sinks.mqtt import MqttConfig, MqttSink
+    sink = MqttSink(MqttConfig(type="mqtt", port=int(sys.argv[1]), keepalive_s=5), device="doomed")
+    sink.start()
+    while not sink.connected:
+        time.sleep(0.01)
+    print("connected", flush=True)
+    time.sleep(60)
+""")
+
+
+def test_mqtt_last_will_marks_a_killed_publisher_offline(broker, mqtt_listener, wait_until) -> None:
+    listener = mqtt_listener(broker.port, "edgecnn/doomed/status")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(broker.port)], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"connected\n"
+        assert wait_until(lambda: listener.payloads("edgecnn/doomed/status") == [b"online"])
+        os.kill(child.pid, signal.SIGKILL)  # no clean disconnect: the broker sends the will
+        child.wait(10)
+        assert wait_until(lambda: listener.payloads("edgecnn/doomed/status") == [b"online", b"offline"])
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    late = mqtt_listener(broker.port, "edgecnn/doomed/status", client_id="late")
+    assert wait_until(lambda: late.messages)
+    assert late.messages[0] == ("edgecnn/doomed/status", b"offline", True)
+
+
+def _run_loop(sink: MqttSink, make_result, first: int, n: int) -> float:
+    """A stand-in for the daemon's loop: ~2 ms of work per frame, then emit. Returns the median
+    seconds per iteration (robust to a few pauses caused by other processes)."""
+    times = []
+    for i in range(first, first + n):
+        start = time.perf_counter()
+        time.sleep(0.002)
+        sink.emit(make_result(i, (PERSON,)))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@pytest.mark.slow
+def test_mqtt_survives_a_broker_restart(broker, mqtt_listener, make_result, wait_until) -> None:
+    topic = "edgecnn/cam2/detections"
+    listener = mqtt_listener(broker.port, topic)  # persistent session: QoS 1 survives the restart
+    config = MqttConfig(type="mqtt", port=broker.port, qos=1, queue_size=50, reconnect_max_s=1)
+    sink = MqttSink(config, device="cam2")
+    sink.start()
+    try:
+        assert wait_until(lambda: sink.connected)
+        up = _run_loop(sink, make_result, 1, 200)
+        assert wait_until(lambda: len(listener.payloads(topic)) >= 200)
+        assert sink.dropped == 0
+
+        broker.stop()
+        assert wait_until(lambda: not sink.connected)
+        down = _run_loop(sink, make_result, 201, 200)
+        # the loop keeps its rate with the broker gone: emit() neither blocks nor waits
+        assert down < 1.5 * up, (down, up)
+        assert sink.dropped == 150  # the queue keeps the newest 50
+
+        broker.start()
+        assert wait_until(lambda: sink.connected and sink.reconnects == 1, timeout=15)
+        got = lambda: {r["frame"] for r in listener.records(topic)}  # noqa: E731
+        assert wait_until(lambda: set(range(351, 401)) <= got(), timeout=15)
+        assert not got() & set(range(201, 351)), "dropped messages were delivered"
+        for i in range(401, 406):
+            sink.emit(make_result(i, (PERSON,)))
+        assert wait_until(lambda: set(range(401, 406)) <= got())
+    finally:
+        sink.stop()
+
+
+@pytest.mark.slow
+def test_mqtt_tls_and_password_never_logged(secure_broker, mqtt_listener, make_result, wait_until,
+                                            caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    sec = secure_broker
+    auth = {"ca_file": sec.ca_file, "username": sec.username}
+    listener = mqtt_listener(sec.broker.port, "edgecnn/secure/#", password=sec.password, **auth)
+    config = MqttConfig(type="mqtt", port=sec.broker.port, tls=True, password=sec.password, **auth)
+    sink = MqttSink(config, device="secure")
+    with sink:
+        assert wait_until(lambda: sink.connected)
+        sink.emit(make_result(1, (PERSON,)))
+        assert wait_until(lambda: listener.records("edgecnn/secure/detections"))
+    assert listener.records("edgecnn/secure/detections")[0]["detections"][0]["label"] == "person"
+
+    wrong = MqttConfig(type="mqtt", port=sec.broker.port, tls=True, password="not-" + sec.password,
+                       reconnect_max_s=1, **auth)
+    refused = MqttSink(wrong, device="secure2")
+    with refused:
+        assert wait_until(lambda: "refused" in caplog.text)
+        assert not refused.connected
+    assert sec.password not in caplog.text and sec.password not in repr(config)
