@@ -13,7 +13,8 @@ E=".venv/bin/edgecnn"
 OUT="${DEMO_OUT:-runs/demo}"
 N="${DEMO_N:-600}"
 EPOCHS="${DEMO_EPOCHS:-30}"
-MODEL="${DEMO_MODEL:-tiny_yolo_v3_050}"
+MODEL_ARGS=()
+[ -n "${DEMO_MODEL:-}" ] && MODEL_ARGS=(--model "$DEMO_MODEL")
 IMGSZ="${DEMO_IMGSZ:-160}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -33,16 +34,22 @@ if ! has train; then
     echo "edgecnn train is not available yet; the demo stops here." >&2
     exit 0
 fi
-step "3. train $MODEL for up to $EPOCHS epochs"
-"$E" train --data "$OUT/data/data.yaml" --model "$MODEL" --imgsz "$IMGSZ" --epochs "$EPOCHS" \
+step "3. train the default detector (or \$DEMO_MODEL) for up to $EPOCHS epochs"
+"$E" train --data "$OUT/data/data.yaml" "${MODEL_ARGS[@]}" --imgsz "$IMGSZ" --epochs "$EPOCHS" \
     --out "$OUT/run"
 echo "curves: $OUT/run/curves.png"
 
 if has calib build && has quantize; then
     step "4. calibration set and int8 quantisation, gated at a 1.5-point mAP50 drop"
     "$E" calib build --data "$OUT/data/data.yaml" --out "$OUT/calib" --n 200
+    rc=0
     "$E" quantize "$OUT/run/model.keras" --calib "$OUT/calib" --out "$OUT/model_int8.tflite" \
-        --data "$OUT/data/data.yaml" --report "$OUT/report" --max-drop 1.5
+        --data "$OUT/data/data.yaml" --report "$OUT/report" --max-drop 1.5 || rc=$?
+    if [ "$rc" -eq 1 ]; then
+        echo "release gate: the int8 model lost more than 1.5 mAP50 points (see the report); going on"
+    elif [ "$rc" -ne 0 ]; then
+        exit "$rc"
+    fi
     echo "report: $OUT/report/report.md"
 
     step "5. evaluate the int8 model on the test split"
