@@ -152,14 +152,25 @@ def verify_bundle(root: Path) -> dict:
     return manifest
 
 
+def clean_env() -> dict:
+    """This environment without the variables that would make Python or pip look elsewhere
+    (``PYTHONPATH`` could make pip think a package is already installed)."""
+    drop = ("PYTHON", "PIP_", "VIRTUAL_ENV", "CONDA", "__PYVENV")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
 def interpreter_version(python: str) -> str:
     """``major.minor`` of a Python interpreter."""
-    result = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=clean_env(),
+        )
+    except OSError:
+        raise BundleError(f"{python}: cannot run it to read its version") from None
     if result.returncode != 0:
         raise BundleError(f"{python}: cannot run it to read its version")
     return result.stdout.strip()
@@ -226,7 +237,12 @@ class Installer:
         self.timings: dict[str, float] = {}
 
     def _run(self, command: list, what: str) -> str:
-        result = subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(
+                [str(c) for c in command], capture_output=True, text=True, check=False, env=clean_env()
+            )
+        except OSError as exc:
+            raise BundleError(f"{what} failed: {exc}") from None
         if result.returncode != 0:
             lines = [ln for ln in (result.stderr + result.stdout).splitlines() if ln.strip()]
             detail = " | ".join(lines[-3:]) or f"exit code {result.returncode}"
@@ -329,11 +345,17 @@ class Installer:
                 record.write_text(new_hash + "\n")
                 return "unchanged"
             ours = record.read_text().strip() if record.exists() else None
-            if current != ours and not replace:
-                (self.etc / "device.yaml.dist").write_bytes(new)
-                return "kept (edited locally); the bundle's is device.yaml.dist"
-            backup = self.etc / f"device.yaml.{time.strftime('%Y%m%d-%H%M%S')}.bak"
-            shutil.copyfile(dest, backup)
+            if current != ours:  # edited here since we installed it (or not ours at all)
+                if not replace:
+                    (self.etc / "device.yaml.dist").write_bytes(new)
+                    return "kept (edited locally); the bundle's is device.yaml.dist"
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                backup = self.etc / f"device.yaml.{stamp}.bak"
+                n = 1
+                while backup.exists():
+                    backup = self.etc / f"device.yaml.{stamp}-{n}.bak"
+                    n += 1
+                shutil.copyfile(dest, backup)
         tmp = self.etc / ".device.yaml.tmp"
         tmp.write_bytes(new)
         try:

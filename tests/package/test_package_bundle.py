@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,9 +38,8 @@ def test_archive_layout_is_reproducible_tar(bundles: dict[str, BundleResult]) ->
         members = tar.getmembers()
     names = [m.name for m in members]
     assert names == sorted(names) and all(n == top or n.startswith(top + "/") for n in names)
-    assert all(
-        m.mtime == SOURCE_DATE_EPOCH and m.uid == 0 and m.gid == 0 and m.uname == "root" for m in members
-    )
+    mtime = int(os.environ.get("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH))
+    assert all(m.mtime == mtime and m.uid == 0 and m.gid == 0 and m.uname == "root" for m in members)
     files = {n[len(top) + 1 :]: m for n, m in zip(names, members, strict=True) if m.isfile()}
     for expected in ("install.py", "manifest.json", "model.tflite", "config/device.yaml", "requirements.txt"):
         assert expected in files

@@ -7,6 +7,7 @@ not a board); ``tests/board`` installs the arm64 bundle for real, as root on the
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -15,10 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tinymodels
 
 from edgecnn.package import install as installer
-from edgecnn.package.bundle import BundleResult
+from edgecnn.package.bundle import BundleResult, package_model
 from edgecnn.package.install import BundleError, Installer, verify_bundle
+from edgecnn.package.wheelhouse import Target
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
@@ -189,3 +192,48 @@ def test_config_is_replaced_only_when_not_edited(tmp_path: Path) -> None:
     assert [b.read_text() for b in backups] == ["device: local\n"]
     assert job.install_config(replace=False) == "unchanged"
     shutil.rmtree(bundle)
+
+
+def test_tflite_runtime_bundle_installs_and_detects_like_litert(
+    tiny_detector: Path, device_config: Path, unpack: Callable[[Path], Path], tmp_path: Path
+) -> None:
+    """``--runtime tflite-runtime``: its own pins (numpy 1.26, OpenCV 4.11) install offline, the
+    daemon picks the tflite_runtime backend and detects what LiteRT detects on this machine."""
+    result = package_model(
+        tiny_detector, Target("x86_64", runtime="tflite-runtime"), out=tmp_path, config=device_config
+    )
+    assert {"tflite-runtime==2.14.0", "numpy==1.26.4", "opencv-python-headless==4.11.0.86"} <= set(
+        result.manifest["wheels"]
+    )
+    assert not any(w.startswith("ai-edge-litert") for w in result.manifest["wheels"])
+    root = unpack(result.path)
+    base = tmp_path / "system"
+    base.mkdir()
+    installed = _install(root, base)
+    assert installed.returncode == 0, installed.stderr + installed.stdout
+    assert "model loads in tflite_runtime 2.14.0" in installed.stdout
+    video = tinymodels.write_video(tmp_path / "video.avi")
+    args = [
+        "run",
+        "--model",
+        str(tiny_detector),
+        "--source",
+        str(video),
+        "--jsonl",
+        "-",
+        "--max-frames",
+        "12",
+    ]
+    runs = {
+        "tflite-runtime": [str(base / "opt/current/venv/bin/edgecnn"), *args],
+        "ai-edge-litert": [sys.executable, "-m", "edgecnn", *args],
+    }
+    detections, logs = {}, {}
+    for name, command in runs.items():
+        proc = subprocess.run(command, capture_output=True, text=True, check=True)
+        frames = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        detections[name] = [[(d["label"], d["score"], d["box"]) for d in f["detections"]] for f in frames]
+        logs[name] = proc.stderr
+        assert len(frames) == 12 and sum(map(len, detections[name])) > 100, proc.stderr[-1000:]
+    assert "tflite_runtime 2.14.0" in logs["tflite-runtime"]
+    assert detections["tflite-runtime"] == detections["ai-edge-litert"]
