@@ -9,12 +9,15 @@ what batched_nms gets. Both keep the same boxes, which
 is checked first. Calls alternate in rounds (``reps`` calls of one, then of the other) so that
 both see the same machine load; each call is timed with ``time.perf_counter`` and the median
 is reported, with the ratio ``batched_nms / OpenCV`` (below 1 means faster than OpenCV).
+The load average is printed before and after the cases: on a shared machine every timing
+slows down under load, so compare ratios rather than times, and note the load with them.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -76,7 +79,10 @@ def main() -> None:
         ("10k clustered, 100 objects, 10 classes", clustered(rng, 10_000, 100, 10), 1.5),
         ("1k uniform, 5 classes", uniform(rng, 1000, 5), 1.5),
     ]
-    print(f"numpy {np.__version__}, opencv {cv2.__version__}, IoU {IOU}, median of {args.rounds} rounds")
+    print(
+        f"numpy {np.__version__}, opencv {cv2.__version__}, IoU {IOU}, median of {args.rounds} rounds, "
+        f"load average {_load()}"
+    )
     print(
         f"{'case':40} {'kept':>5} {'OpenCV lists':>12} {'OpenCV arrays':>13} {'edgecnn':>8} "
         f"{'ratio':>6} {'goal':>5} {'vs arrays':>9}"
@@ -109,6 +115,12 @@ def main() -> None:
             f"{name:40} {kept.size:5d} {t_cv:9.3f} ms {t_cv_arrays:10.3f} ms {t_ours:5.3f} ms "
             f"{t_ours / t_cv:5.2f}x {goal:4.1f}x {t_ours / t_cv_arrays:8.2f}x"
         )
+    print(f"load average {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Two models, each quantised with ``edgecnn calib build`` (200 train images) and
 
 * a classifier: LeNet on scikit-learn's real handwritten digits (8x8, upscaled to 28x28 grey,
   written as class folders, 70 / 30 train / val);
-* a detector: the default detector of ``edgecnn train`` (tiny YOLOv3, width 0.25, 160 px) on
+* a detector: the default detector of ``edgecnn train`` (tiny YOLOv3, width 0.5, 160 px) on
   the default synthetic set of ``edgecnn data synth`` (600 images, 160 px, 4 classes).
 
 Either model is trained here with :func:`edgecnn.train.train` unless a finished run folder is

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # `make demo`: the edgecnn pipeline end to end on generated data, on this machine.
 #
-#   synthetic dataset -> train a detector -> calibration set -> int8 quantisation with a
-#   float-vs-int8 report and a release gate -> evaluation -> latency benchmark -> the camera
-#   daemon on a folder of frames -> an offline arm64 bundle.
+#   synthetic dataset -> train the default detector -> calibration set -> int8 quantisation
+#   with a float-vs-int8 report and a release gate -> evaluation with plots -> latency
+#   benchmark -> the camera daemon on a folder of frames, with annotated snapshots -> an
+#   offline arm64 bundle.
 #
-# About 15 minutes on 2 CPU cores, most of it training. DEMO_EPOCHS / DEMO_N shorten it.
+# About 15 minutes on 2 CPU cores, most of it training. DEMO_EPOCHS / DEMO_N shorten it;
+# DEMO_MODEL / DEMO_IMGSZ pick another zoo model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 E=".venv/bin/edgecnn"
 OUT="${DEMO_OUT:-runs/demo}"
 N="${DEMO_N:-600}"
-EPOCHS="${DEMO_EPOCHS:-30}"
+EPOCHS="${DEMO_EPOCHS:-60}"
+IMGSZ="${DEMO_IMGSZ:-160}"
 MODEL_ARGS=()
 [ -n "${DEMO_MODEL:-}" ] && MODEL_ARGS=(--model "$DEMO_MODEL")
-IMGSZ="${DEMO_IMGSZ:-160}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-has() { "$E" "$@" --help >/dev/null 2>&1; }
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -30,49 +31,46 @@ step "1. synthetic dataset ($N images, ${IMGSZ}px, 4 shape classes)"
 step "2. the model zoo's detectors"
 "$E" models --task detect
 
-if ! has train; then
-    echo "edgecnn train is not available yet; the demo stops here." >&2
-    exit 0
-fi
-step "3. train the default detector (or \$DEMO_MODEL) for up to $EPOCHS epochs"
+step "3. train the default detector (or \$DEMO_MODEL) for $EPOCHS epochs"
 "$E" train --data "$OUT/data/data.yaml" "${MODEL_ARGS[@]}" --imgsz "$IMGSZ" --epochs "$EPOCHS" \
     --out "$OUT/run"
 echo "curves: $OUT/run/curves.png"
 
-if has calib build && has quantize; then
-    step "4. calibration set and int8 quantisation, gated at a 1.5-point mAP50 drop"
-    "$E" calib build --data "$OUT/data/data.yaml" --out "$OUT/calib" --n 200
-    rc=0
-    "$E" quantize "$OUT/run/model.keras" --calib "$OUT/calib" --out "$OUT/model_int8.tflite" \
-        --data "$OUT/data/data.yaml" --report "$OUT/report" --max-drop 1.5 || rc=$?
-    if [ "$rc" -eq 1 ]; then
-        echo "release gate: the int8 model lost more than 1.5 mAP50 points (see the report); going on"
-    elif [ "$rc" -ne 0 ]; then
-        exit "$rc"
-    fi
-    echo "report: $OUT/report/report.md"
-
-    step "5. evaluate the int8 model on the test split"
-    "$E" eval "$OUT/model_int8.tflite" --data "$OUT/data/data.yaml" --split test --plots "$OUT/plots"
-    "$E" inspect "$OUT/model_int8.tflite"
+step "4. calibration set and int8 quantisation, gated at a 1.5-point mAP50 drop"
+"$E" calib build --data "$OUT/data/data.yaml" --out "$OUT/calib" --n 200
+rc=0
+"$E" quantize "$OUT/run/model.keras" --calib "$OUT/calib" --out "$OUT/model_int8.tflite" \
+    --data "$OUT/data/data.yaml" --report "$OUT/report" --max-drop 1.5 || rc=$?
+if [ "$rc" -eq 1 ]; then
+    echo "release gate: the int8 model lost more than 1.5 mAP50 points (see the report); going on"
+elif [ "$rc" -ne 0 ]; then
+    exit "$rc"
 fi
+echo "report: $OUT/report/report.md"
 
-if has bench && [ -f "$OUT/model_int8.tflite" ]; then
-    step "6. latency on this machine (x86: int8 is not faster than float here; on ARM it is)"
-    "$E" bench "$OUT/model_int8.tflite" --threads 1,2 --runs 50
-fi
+step "5. evaluate the int8 model on the test split (PR curves in $OUT/plots)"
+"$E" eval "$OUT/model_int8.tflite" --data "$OUT/data/data.yaml" --split test --plots "$OUT/plots"
+"$E" inspect "$OUT/model_int8.tflite"
 
-if has run && [ -f "$OUT/model_int8.tflite" ]; then
-    step "7. the camera daemon on a folder of frames, JSON lines out"
-    "$E" run --model "$OUT/model_int8.tflite" --source "$OUT/data/test" --jsonl "$OUT/detections.jsonl" \
-        --max-frames 40
-    head -c 600 "$OUT/detections.jsonl"; echo
-fi
+step "6. latency on this machine (x86: int8 is not faster than float here; on ARM it is)"
+"$E" bench "$OUT/model_int8.tflite" --threads 1,2 --runs 50
 
-if has package && [ -f "$OUT/model_int8.tflite" ]; then
-    step "8. offline arm64 bundle (hash-pinned wheels, model, unit, manifest)"
-    "$E" package "$OUT/model_int8.tflite" --target arm64 --out "$OUT/dist/shapes-arm64.tar.gz"
-    ls -lh "$OUT/dist"
-fi
+step "7. the camera daemon on a folder of frames: JSON lines out, annotated snapshots"
+cat > "$OUT/device.yaml" <<EOF
+device: demo
+model: {path: $OUT/model_int8.tflite}
+source: {type: opencv, input: $OUT/data/test}
+sinks:
+  - {type: jsonl, path: $OUT/detections.jsonl}
+  - {type: snapshots, directory: $OUT/snapshots, min_interval_s: 0, max_files: 12}
+EOF
+"$E" run --config "$OUT/device.yaml" --validate-config
+"$E" run --config "$OUT/device.yaml" --max-frames 40
+echo "annotated frames: $OUT/snapshots"
+head -c 600 "$OUT/detections.jsonl"; echo
+
+step "8. offline arm64 bundle (hash-pinned wheels, model, unit, manifest)"
+"$E" package "$OUT/model_int8.tflite" --target arm64 --out "$OUT/dist/shapes-arm64.tar.gz"
+ls -lh "$OUT/dist"
 
 step "done: everything is under $OUT"

@@ -25,10 +25,12 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring", "sta
 
 @dataclass(frozen=True)
 class SynthObject:
-    """One drawn shape: its class and its tight box (x1, y1, x2, y2) in pixels."""
+    """One drawn shape: its class, the tight box (x1, y1, x2, y2) in pixels of what it shows, and
+    the share of its drawn pixels still visible in the final image."""
 
     class_id: int
     box: tuple[float, float, float, float]
+    visible: float = 1.0
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -97,30 +99,59 @@ def _draw_mask(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
     return mask
 
 
-def _paste(img: np.ndarray, mask: np.ndarray, x: int, y: int, colour: np.ndarray) -> tuple[float, ...] | None:
-    """Alpha-blend ``colour`` through ``mask`` at (x, y); return the tight box of what is visible."""
+def _clip_to_image(mask: np.ndarray, x: int, y: int, width: int, height: int) -> tuple | None:
+    """The part of ``mask`` placed at (x, y) that falls inside the image: ``(region slices, mask
+    crop)``, or None when nothing does."""
     h, w = mask.shape
-    H, W = img.shape[:2]  # noqa: N806
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
     if x1 <= x0 or y1 <= y0:
         return None
-    m = mask[y0 - y : y1 - y, x0 - x : x1 - x]
+    return (slice(y0, y1), slice(x0, x1)), mask[y0 - y : y1 - y, x0 - x : x1 - x]
+
+
+def _paste(img: np.ndarray, mask: np.ndarray, x: int, y: int, colour: np.ndarray) -> tuple[float, ...] | None:
+    """Alpha-blend ``colour`` through ``mask`` at (x, y); return the tight box of what is visible."""
+    clipped = _clip_to_image(mask, x, y, img.shape[1], img.shape[0])
+    if clipped is None:
+        return None
+    (rows, cols), m = clipped
     ys, xs = np.nonzero(m > 127)
     if len(xs) == 0:
         return None
     alpha = (m.astype(np.float32) / 255.0)[..., None]
-    region = img[y0:y1, x0:x1].astype(np.float32)
-    img[y0:y1, x0:x1] = (region * (1 - alpha) + colour[None, None, :] * alpha).astype(np.uint8)
-    return (float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1))
+    region = img[rows, cols].astype(np.float32)
+    img[rows, cols] = (region * (1 - alpha) + colour[None, None, :] * alpha).astype(np.uint8)
+    return (
+        float(cols.start + xs.min()),
+        float(rows.start + ys.min()),
+        float(cols.start + xs.max() + 1),
+        float(rows.start + ys.max() + 1),
+    )
 
 
-def _contrasting_colour(rng: np.random.Generator, img: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
-    """A saturated colour that differs from the local background by a clear margin."""
+def _visible_box(owner: np.ndarray, index: int) -> tuple[float, ...] | None:
+    """Tight box of the pixels that still show shape ``index`` (None when none do)."""
+    ys, xs = np.nonzero(owner == index)
+    if len(xs) == 0:
+        return None
+    return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+def _contrasting_colour(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    x: int,
+    y: int,
+    size: int,
+    neighbours: Sequence[np.ndarray] = (),
+) -> np.ndarray:
+    """A colour that differs from the local background, and from the colours of the shapes it
+    touches (``neighbours``), by a clear margin."""
     patch = img[max(y, 0) : y + size, max(x, 0) : x + size]
     mean = patch.reshape(-1, 3).mean(axis=0) if patch.size else np.full(3, 128.0)
-    for _ in range(20):
+    for _ in range(40):
         colour = rng.integers(0, 256, 3).astype(np.float32)
-        if np.abs(colour - mean).sum() > 180:
+        if np.abs(colour - mean).sum() > 180 and all(np.abs(colour - c).sum() > 150 for c in neighbours):
             return colour
     return 255.0 - mean
 
@@ -142,8 +173,16 @@ def synth_detection_image(
     min_size: float = 0.12,
     max_size: float = 0.5,
     max_overlap: float = 0.3,
+    max_occlusion: float = 0.3,
 ) -> tuple[np.ndarray, list[SynthObject]]:
     """One BGR image with 1..``max_objects`` shapes and their boxes.
+
+    Shapes are drawn one over the other. A placement is redrawn when its box overlaps an
+    earlier shape's box by more than ``max_overlap`` IoU, or when it would hide more than
+    ``max_occlusion`` of the pixels an earlier shape still shows, so every labelled shape stays
+    recognisable (with ``k`` later shapes over it, at least ``(1 - max_occlusion) ** k`` of it
+    shows; in practice far more). Each box is the tight box of the pixels its shape shows in the final image
+    (the visible extent, as COCO boxes are).
 
     Args:
         rng: the random generator (the caller seeds it per image for determinism).
@@ -154,25 +193,53 @@ def synth_detection_image(
         min_size: smallest shape side as a fraction of the shorter image side.
         max_size: largest shape side as a fraction of the shorter image side.
         max_overlap: largest IoU allowed between two shapes' boxes.
+        max_occlusion: largest share of an earlier shape's visible pixels a later one may cover.
     """
     img = _background(rng, width, height)
-    objects: list[SynthObject] = []
+    owner = np.full((height, width), -1, np.int32)  # which shape shows at each pixel (-1: none)
+    shown: list[int] = []  # visible pixel count per shape
+    classes: list[int] = []
+    colours: list[np.ndarray] = []
+    drawn: list[int] = []  # pixel count per shape as drawn
     short = min(width, height)
     for _ in range(int(rng.integers(1, max_objects + 1))):
         for _attempt in range(10):
             size = max(6, int(rng.uniform(min_size, max_size) * short))
             x = int(rng.integers(-size // 8, width - size + size // 8 + 1))
             y = int(rng.integers(-size // 8, height - size + size // 8 + 1))
+            class_id = int(rng.integers(0, num_classes))
+            mask = _draw_mask(SHAPES[class_id], size, rng)
+            clipped = _clip_to_image(mask, x, y, width, height)
+            if clipped is None:
+                continue
+            (rows, cols), m = clipped
+            covered = owner[rows, cols][m > 127]
+            if covered.size == 0:
+                continue
+            hidden = np.bincount(covered[covered >= 0], minlength=len(shown))
+            boxes = [_visible_box(owner, i) for i in range(len(shown))]
             guess = (float(x), float(y), float(x + size), float(y + size))
-            if all(_iou(guess, o.box) <= max_overlap for o in objects):
+            if all(hidden[i] <= max_occlusion * shown[i] for i in range(len(shown))) and all(
+                b is None or _iou(guess, b) <= max_overlap for b in boxes
+            ):
                 break
         else:
             continue
-        class_id = int(rng.integers(0, num_classes))
-        mask = _draw_mask(SHAPES[class_id], size, rng)
-        box = _paste(img, mask, x, y, _contrasting_colour(rng, img, x, y, size))
+        touched = [colours[i] for i, b in enumerate(boxes) if b is not None and _iou(guess, b) > 0]
+        colour = _contrasting_colour(rng, img, x, y, size, touched)
+        if _paste(img, mask, x, y, colour) is None:
+            continue
+        colours.append(colour)
+        region = owner[rows, cols]
+        region[m > 127] = len(shown)
+        drawn.append(int((m > 127).sum()))
+        shown = [int((owner == i).sum()) for i in range(len(shown) + 1)]
+        classes.append(class_id)
+    objects = []
+    for i, class_id in enumerate(classes):
+        box = _visible_box(owner, i)
         if box is not None and (box[2] - box[0]) >= 4 and (box[3] - box[1]) >= 4:
-            objects.append(SynthObject(class_id, box))
+            objects.append(SynthObject(class_id, box, shown[i] / drawn[i]))
     noise = rng.normal(0, float(rng.uniform(3, 12)), img.shape)
     img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
     return img, objects

@@ -6,9 +6,13 @@ scale, ``yolo_v3`` several. Each scale is a raw float tensor ``(1, H, W, A * (5 
 ``tx, ty, tw, th, objectness, class...``. With ``cx, cy`` the cell column and row, ``s`` the
 stride and ``(aw, ah)`` the anchor in input pixels::
 
-    box centre = ((sigmoid(tx) + cx) * s_x, (sigmoid(ty) + cy) * s_y)
+    box centre = ((k * sigmoid(tx) - (k - 1) / 2 + cx) * s_x, (k * sigmoid(ty) - (k - 1) / 2 + cy) * s_y)
     box size   = (aw * exp(tw), ah * exp(th))
     confidence = sigmoid(objectness) * class probability
+
+``k`` is ``OutputSpec.xy_scale`` (YOLOv4's ``scale_x_y``): 1 is the classic YOLOv2/v3 decoding,
+whose centres stay inside their cell; edgecnn's detectors use 2, so a cell's boxes reach half a
+cell beyond it and the neighbouring cells can learn a box too (YOLOv5's assignment).
 
 The class probability applies ``OutputSpec.class_activation``: ``softmax`` over the classes
 (the usual ``yolo_v2`` head), ``sigmoid`` per class (``yolo_v3``), or ``none`` (the channels
@@ -74,7 +78,14 @@ def decode_yolo(
         outputs, output, input_width, input_height, num_classes
     ):
         b, s = _decode_scale(
-            raw, anchors, stride_x, stride_y, num_classes, output.class_activation, min_objectness
+            raw,
+            anchors,
+            stride_x,
+            stride_y,
+            num_classes,
+            output.class_activation,
+            min_objectness,
+            output.xy_scale,
         )
         boxes.append(b)
         scores.append(s)
@@ -124,6 +135,7 @@ def encode_yolo(
     if (wh <= 0).any():
         raise ValueError("boxes need a positive width and height")
     centre = boxes[:, :2] + wh / 2
+    k = output.xy_scale
     grids = [(_grid(input_height, s), _grid(input_width, s)) for s in output.strides]
     tensors = [
         np.zeros((h, w, len(a), 5 + num_classes), dtype=np.float32)
@@ -146,8 +158,8 @@ def encode_yolo(
         col = min(max(math.floor(fx), 0), gw - 1)
         row = min(max(math.floor(fy), 0), gh - 1)
         cell = t[row, col, a]
-        cell[0] = _logit(min(max(fx - col, _EDGE), 1 - _EDGE))
-        cell[1] = _logit(min(max(fy - row, _EDGE), 1 - _EDGE))
+        cell[0] = _logit(min(max((fx - col + (k - 1) / 2) / k, _EDGE), 1 - _EDGE))
+        cell[1] = _logit(min(max((fy - row + (k - 1) / 2) / k, _EDGE), 1 - _EDGE))
         cell[2] = math.log(wh[box, 0] / aw)
         cell[3] = math.log(wh[box, 1] / ah)
         cell[4] = _logit(objectness)
@@ -238,6 +250,7 @@ def _decode_scale(
     num_classes: int,
     activation: str,
     min_objectness: float | None,
+    xy_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     height, width = raw.shape[:2]
     rows = np.ascontiguousarray(raw, dtype=np.float32).reshape(-1, 5 + num_classes)
@@ -250,6 +263,9 @@ def _decode_scale(
         size = size.take(keep, axis=0)
         obj = obj.take(keep)
     centre = _sigmoid(rows[:, 0:2])
+    if xy_scale != 1.0:
+        centre *= np.float32(xy_scale)
+        centre -= np.float32((xy_scale - 1) / 2)
     centre *= stride
     centre += corner
     with np.errstate(over="ignore"):

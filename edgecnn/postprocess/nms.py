@@ -23,22 +23,32 @@ here boxes of different classes never suppress each other. NaN scores are droppe
 skips them too, as ``NaN > threshold`` is false). ``class_iou`` gives classes their own
 threshold, as if each class were suppressed on its own with it.
 
-How it is fast in numpy: boxes are sorted by score once and their centres once along x. A
-pair of boxes can only exceed an IoU threshold ``t`` when their centres are closer along x
-than ``w_a / 2 + max(0.5 - t, 0) * max_w``, so the candidates of a box come from a window
-search in the x-sorted centres. The best 128 undecided boxes are resolved together (window
-pairs inside the block, then one sequential pass over bit masks in Python integers); their
-kept boxes then suppress the later boxes found in their windows, and the next block starts
-from the best box left. Every pair test is float64 IoU on whole arrays; a pair within 1e-6 of
-the threshold is recomputed in OpenCV's own arithmetic (every pair is, when boxes are so small
-compared with their coordinates that float64 rounding could reach that band). Boxes with zero
-width or height are settled apart (see ``_with_flat_boxes``); negative sizes go through a plain
-greedy loop in OpenCV's arithmetic, one kept box at a time.
-``benchmarks/nms.py`` compares the speed with OpenCV's.
+How it is fast in numpy. At detector sizes (about 1000 boxes) the cost is mostly the number
+of numpy calls, about a microsecond each, so the work is done in few calls on whole arrays:
+
+* One sort by score. Each box's fast-layout corners (complex points, classes moved apart),
+  area and search window are computed once.
+* A pair of boxes can only exceed an IoU threshold ``t`` when their centres are closer along
+  x than ``w_a / 2 + (0.5 - t) * max_w`` (``t < 0.5``) or ``(1 - t) * w_a``, so the
+  candidates of a box come from a window search in x-sorted centres: one ``searchsorted``
+  for all the boxes of a step.
+* Up to 64 boxes are solved densely: every pair is tested, then one sequential pass over bit
+  masks in Python integers. Larger sets go in blocks of the 128 best undecided boxes: pairs
+  inside the block from a window search among its own boxes, one pass, then the block's kept
+  boxes suppress the later boxes in their windows (only the boxes after the first block are
+  sorted along x), and the next block starts from the best box left.
+
+Every pair test is float64 IoU on whole arrays; a pair within 1e-6 of the threshold is
+recomputed in OpenCV's own arithmetic (every pair is, when boxes are so small compared with
+their coordinates that float64 rounding could reach that band). Boxes with zero width or
+height are settled apart (see ``_with_flat_boxes``); negative sizes go through a plain greedy
+loop in OpenCV's arithmetic, one kept box at a time. ``benchmarks/nms.py`` compares the speed
+with OpenCV's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -48,9 +58,10 @@ __all__ = ["batched_nms"]
 
 _DBL_EPS = float(np.finfo(np.float64).eps)
 _BAND = 1e-6  # pairs whose fast IoU is this close to the threshold are recomputed exactly
-_DENSE_MAX = 48  # blocks this small test every pair instead of searching windows
-_BLOCK = 128  # best undecided boxes resolved together
+_DENSE_MAX = 64  # sets this small test every pair instead of searching windows
+_BLOCK = 128  # best undecided boxes resolved together (the bit masks hold 128)
 _SORT_KEY_MIN = 2048  # from this size a 64-bit key sort beats numpy's stable float sort
+_BITS = [1 << i for i in range(64)]
 
 
 def batched_nms(
@@ -83,17 +94,20 @@ def batched_nms(
     boxes = np.asarray(boxes_xyxy, dtype=np.float64)
     if boxes.ndim != 2 or boxes.shape[-1:] != (4,):
         boxes = boxes.reshape(-1, 4)
-    s32 = np.asarray(scores, dtype=np.float32).reshape(-1)
+    s32 = np.asarray(scores, dtype=np.float32)
+    if s32.ndim != 1:
+        s32 = s32.reshape(-1)
     cls = _as_class_ids(class_ids)
     n = s32.size
     if boxes.shape[0] != n or cls.size != n:
         raise ValueError(f"got {boxes.shape[0]} boxes, {n} scores and {cls.size} class ids")
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    if not np.isfinite(np.add.reduce(boxes, axis=None)) and not np.isfinite(boxes).all():
+    # One sum finds a non-finite value (or an overflow, then the full check decides).
+    if not math.isfinite(np.add.reduce(boxes, axis=None)) and not np.isfinite(boxes).all():
         raise ValueError("box coordinates must be finite")
     order = _descending_order(s32)
-    if np.isnan(np.add.reduce(s32)) and np.isnan(s32).any():
+    if math.isnan(np.add.reduce(s32)) and np.isnan(s32).any():
         order = order.compress(~np.isnan(s32.take(order)))
         if order.size == 0:
             return np.zeros(0, dtype=np.int64)
@@ -106,12 +120,16 @@ def _solve(r: _Ranked) -> np.ndarray:
     if r.degenerate:
         return _with_flat_boxes(r)
     if r.n <= _DENSE_MAX:
-        return _resolve_dense(r, np.arange(r.n))
+        return _resolve_dense(r, _arange(r.n))
+    if r.n <= _BLOCK:
+        return _resolve_block(r, _arange(r.n))
     return _greedy_blocks(r)
 
 
 def _as_class_ids(class_ids: np.ndarray) -> np.ndarray:
-    cls = np.asarray(class_ids).reshape(-1)
+    cls = np.asarray(class_ids)
+    if cls.ndim != 1:
+        cls = cls.reshape(-1)
     if cls.dtype.kind in "iub":
         return cls.astype(np.int64, copy=False)
     as_int = cls.astype(np.int64)
@@ -157,9 +175,12 @@ def _thresholds_f32(
 
 
 class _Ranked:
-    """Per-box arrays in descending score order (index = rank), shifted by class like OpenCV.
+    """Per-box arrays in descending score order (index = rank).
 
-    Points are complex numbers ``x + iy`` so that one numpy call handles both axes.
+    Two frames: the fast test and the window search see boxes of class ``c`` moved by
+    ``(c - lowest class) * (2 * extent + 1)`` on both axes, so that boxes of different classes
+    are always apart (whatever the signs of coordinates and class ids); the exact test sees
+    OpenCV's own shift, computed on first use.
     """
 
     def __init__(
@@ -173,62 +194,64 @@ class _Ranked:
         n = self.n = order.size
         self.inputs = (boxes, cls, order, iou_threshold, class_iou)
         ranked = boxes.take(order, 0)
-        corners_in = ranked.view(np.complex128)  # (n, 2): x1 + i*y1, x2 + i*y2
-        top_left = corners_in[:, 0]
-        size = corners_in[:, 1] - top_left  # w + i*h, OpenCV's width and height
-        min_side = float(np.minimum.reduce(size.view(np.float64)))
-        max_w = float(np.maximum.reduce(size.real))
-        max_h = float(np.maximum.reduce(size.imag))
-        degenerate = min_side <= 0.0
-        # OpenCV's shift: the largest of 0 and every box's x, y, x + w, y + h (x + w >= x
-        # when w > 0), over every input box, including those dropped for a NaN score.
-        every = boxes if n < boxes.shape[0] else ranked
-        if degenerate or every is boxes:
-            every_xy = every[:, :2]
-            max_coord = max(0.0, float(every_xy.max()), float((every_xy + (every[:, 2:] - every_xy)).max()))
-        else:
-            max_coord = max(0.0, float(np.maximum.reduce((top_left + size).view(np.float64))))
         self.cls = cls.take(order)
-        cls_low = int(np.minimum.reduce(self.cls))
-        cls_high = int(np.maximum.reduce(self.cls))
-        shift = self.cls * (max_coord + 1.0)
-        xy = top_left + shift * (1.0 + 1.0j)  # exactly OpenCV's shifted x and y
-        self.x = xy.real
-        self.y = xy.imag
+        # Complex points x + iy, so that one numpy call handles both axes. (Column slices of
+        # the (n, 4) array would make numpy loop over rows of 2, several times slower.)
+        corners = ranked.view(np.complex128)  # (n, 2): x1 + i*y1, x2 + i*y2
+        top_left = corners[:, 0]
+        bottom_right = corners[:, 1]
+        size = bottom_right - top_left  # w + i*h, OpenCV's width and height
         self.w = size.real
         self.h = size.imag
+        self.area = self.w * self.h
+        min_side = float(size.view(np.float64).min())
+        # Boxes without area overlap in OpenCV's rule even when far apart: no window search.
+        self.degenerate = min_side <= 0.0
         self.t32 = _thresholds_f32(iou_threshold, class_iou, self.cls)
+        self._opencv_xy: np.ndarray | None = None
+        if self.degenerate:
+            return
         t = self.t32.astype(np.float64) if isinstance(self.t32, np.ndarray) else float(self.t32)
         k = t / (1.0 + t)  # IoU > t  <=>  inter / (area_a + area_b) > k
         self.k_lo = np.maximum(k - _BAND, 0.0) if isinstance(k, np.ndarray) else max(k - _BAND, 0.0)
         self.k_hi = k + _BAND
-        self.area = self.w * self.h
         t_min = float(self.t32.min()) if isinstance(self.t32, np.ndarray) else float(self.t32)
-        # The fast test and the window search shift classes further apart than OpenCV does,
-        # so that boxes of different classes never meet even with negative coordinates.
-        low = min(0.0, float(np.minimum.reduce(ranked, axis=None)))
-        if low < 0.0 or cls_low < 0:
-            xy = top_left + (self.cls - cls_low) * (max_coord - low + 1.0) * (1.0 + 1.0j)
-        reach = max(-low, max_coord) + (cls_high - min(cls_low, 0)) * (max_coord - low + 1.0)
-        # Fast-test layout, one row per box: (x1, y1, -x2, -y2), so that one maximum gives
+        max_w = float(self.w.max())
+        low = float(ranked.min())
+        extent = float(ranked.max()) - low
+        # Fast-test layout, one row per box: x1 + i*y1, -x2 - i*y2, so that one maximum gives
         # both intersection corners. It rounds differently from OpenCV's intersection
         # arithmetic; the exact band absorbs that.
-        self.corners = np.empty((n, 2), dtype=np.complex128)
-        self.corners[:, 0] = xy
-        np.add(xy, size, out=self.corners[:, 1])
-        self.corners[:, 1] *= -1.0
-        # Window search: IoU > t needs |cx_a - cx_b| < (w_a + w_b) / 2 - t * max(w_a, w_b),
-        # which is at most w_a / 2 + max(0.5 - t, 0) * max_w. t is lowered by the exact band
-        # and the window padded for rounding, so no suppressing pair is missed.
-        self.cx = xy.real + 0.5 * self.w
-        self.half_x = 0.5 * self.w
-        self.half_x += max(0.5 - max(t_min - _BAND, 0.0), 0.0) * max_w + 1e-9 * (reach + max_w)
+        cls_low = int(self.cls.min())
+        classes = int(self.cls.max()) - cls_low
+        step = 2.0 * extent + 1.0  # a gap of extent + 1 between classes, at any magnitude
+        if classes:
+            shift = (self.cls - cls_low if cls_low else self.cls) * complex(step, step)
+            top_left += shift
+            bottom_right += shift
+        np.negative(bottom_right, out=bottom_right)
+        self.corners = corners
+        reach = abs(low) + extent + classes * step  # largest magnitude of a moved coordinate
+        # Window search on twice the centre x: IoU > t needs |cx_a - cx_b| < (w_a + w_b) / 2 -
+        # t * max(w_a, w_b) (IoU is at most the x overlap over the wider width), which is at
+        # most w_a / 2 + (0.5 - t) * max_w for t < 0.5 and (1 - t) * w_a otherwise. t is
+        # lowered by the exact band and the window padded for rounding, so no suppressing pair
+        # is missed.
+        key = self.key = top_left.real - bottom_right.real  # x1 + x2
+        t_win = max(t_min - _BAND, 0.0)
+        pad = 2e-9 * (reach + max_w)
+        if t_win < 0.5:
+            half = self.w + (2.0 * (0.5 - t_win) * max_w + pad)
+        else:
+            half = self.w * max(2.0 * (1.0 - t_win), 0.0)
+            half += pad
+        self.window = np.empty((n, 2))  # each box's key range, for one searchsorted per step
+        np.subtract(key, half, out=self.window[:, 0])
+        np.add(key, half, out=self.window[:, 1])
         # float64 rounding of an intersection side is about 8 * reach * eps; it must stay well
         # inside the exact band for the smallest boxes, else every pair is tested exactly.
-        delta = 8.0 * (reach + max_w + max_h) * _DBL_EPS
-        self.exact_pairs = delta * (max_w + max_h) + delta * delta >= 0.25 * _BAND * min_side * min_side
-        # Boxes without area overlap in OpenCV's rule even when far apart: no window search.
-        self.degenerate = degenerate
+        delta = 8.0 * (reach + 2.0 * extent) * _DBL_EPS  # 2 * extent >= max_w + max_h
+        self.exact_pairs = delta * 2.0 * extent + delta * delta >= 0.25 * _BAND * min_side * min_side
 
     def subset(self, ranks: np.ndarray) -> _Ranked:
         """The same problem restricted to ``ranks`` (OpenCV's class shift still sees every box)."""
@@ -237,7 +260,15 @@ class _Ranked:
 
     def xywh(self, ranks: np.ndarray) -> tuple[np.ndarray, ...]:
         """OpenCV's shifted ``x, y, w, h`` of the boxes at ``ranks``."""
-        return self.x.take(ranks), self.y.take(ranks), self.w.take(ranks), self.h.take(ranks)
+        if self._opencv_xy is None:
+            # OpenCV's shift: class_id * (max_coord + 1), max_coord the largest of 0 and every
+            # input box's x, y, x + w, y + h, including boxes dropped for a NaN score.
+            boxes, _, order, _, _ = self.inputs
+            xy = boxes[:, :2]
+            max_coord = max(0.0, float(xy.max()), float((xy + (boxes[:, 2:] - xy)).max()))
+            self._opencv_xy = boxes.take(order, 0)[:, :2] + (self.cls * (max_coord + 1.0))[:, None]
+        xy = self._opencv_xy.take(ranks, 0)
+        return xy[:, 0], xy[:, 1], self.w.take(ranks), self.h.take(ranks)
 
 
 def _opencv_overlap(box_a: tuple[np.ndarray, ...], box_b: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -292,7 +323,8 @@ def _suppressing_pairs(r: _Ranked, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     np.maximum(flat, r.corners.take(b, 0).view(np.float64), out=flat)
     neg_wh = corners[:, 0] + corners[:, 1]  # -(iw + i*ih)
     flat = neg_wh.view(np.float64)
-    np.minimum(flat, 0.0, out=flat)
+    # Against an array of zeros: with a scalar 0.0, numpy takes a loop about 4 times slower.
+    np.minimum(flat, np.zeros(flat.size), out=flat)
     # IoU > t  <=>  inter / (area_a + area_b) > t / (1 + t) =: k
     ratio = neg_wh.real * neg_wh.imag
     ratio /= r.area.take(a) + r.area.take(b)
@@ -316,32 +348,49 @@ def _greedy_pass(m: int, src: np.ndarray, dst: np.ndarray) -> list[int]:
     """Greedy NMS over ``m <= 128`` boxes in rank order, given the pairs where ``src`` would
     suppress ``dst`` (local indices, ``src < dst``); returns the kept local indices.
 
-    Each box's targets become two 64-bit masks (boxes 0-63 and 64-127), so the sequential
-    pass costs a shift, a test and an ``or`` or two per box.
+    Each box's targets become one or two 64-bit masks (boxes 0-63 and 64-127), so the
+    sequential pass costs a test and an ``or`` or two per box.
     """
-    targets = np.zeros((m, 128), dtype=bool)
+    targets = np.zeros((m, 64 if m <= 64 else 128), dtype=bool)
     targets[src, dst] = True
-    words = np.packbits(targets, axis=1, bitorder="little").view("<u8")
-    low = words[:, 0].tolist()
-    high = words[:, 1].tolist()
-    done_low = done_high = 0
+    words = np.packbits(targets, axis=None, bitorder="little").view("<u8")  # row after row
     keep = []
-    for i in range(min(m, 64)):
-        if not (done_low >> i) & 1:
+    if m <= 64:
+        done = 0
+        for i, mask in enumerate(words.tolist()):
+            if not done & _BITS[i]:
+                keep.append(i)
+                done |= mask
+        return keep
+    low = words[0::2].tolist()
+    high = words[1::2].tolist()
+    done_low = done_high = 0
+    for i in range(64):
+        if not done_low & _BITS[i]:
             keep.append(i)
             done_low |= low[i]
             done_high |= high[i]
     for i in range(64, m):
-        if not (done_high >> (i - 64)) & 1:
+        if not done_high & _BITS[i - 64]:
             keep.append(i)
             done_high |= high[i]
     return keep
 
 
+@lru_cache(maxsize=_BLOCK + 1)
+def _arange(m: int) -> np.ndarray:
+    out = np.arange(m)
+    out.flags.writeable = False  # shared between calls
+    return out
+
+
 @lru_cache(maxsize=_DENSE_MAX + 1)
 def _upper_pairs(m: int) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = np.triu_indices(m, 1)
-    return rows.astype(np.intp), cols.astype(np.intp)
+    rows = rows.astype(np.intp)
+    cols = cols.astype(np.intp)
+    rows.flags.writeable = cols.flags.writeable = False  # shared between calls
+    return rows, cols
 
 
 def _resolve_dense(r: _Ranked, block: np.ndarray) -> np.ndarray:
@@ -358,70 +407,78 @@ def _resolve_dense(r: _Ranked, block: np.ndarray) -> np.ndarray:
 
 
 def _window_pairs(
-    keys: np.ndarray, ids: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    keys: np.ndarray, ids: np.ndarray, windows: np.ndarray, src: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every ``(i, ids[j])`` with ``lo[i] <= keys[j] <= hi[i]``; ``keys`` ascending."""
-    first = keys.searchsorted(lo, "left")
-    counts = keys.searchsorted(hi, "right")
-    counts -= first
-    ends = counts.cumsum()
-    pos = np.arange(int(ends[-1]))
-    pos += (first - ends + counts).repeat(counts)
-    return np.arange(lo.size).repeat(counts), ids.take(pos)
+    """Every ``(src[i], ids[j])`` with ``windows[i, 0] <= keys[j] < windows[i, 1]``; ``keys``
+    ascending, ``windows`` an ``(m, 2)`` array (the upper ends are padded, so excluding them
+    loses no pair)."""
+    ends = keys.searchsorted(windows)
+    last = ends[:, 1]
+    counts = last - ends[:, 0]
+    stops = counts.cumsum()
+    pos = np.arange(int(stops[-1]))
+    pos += (last - stops).repeat(counts)  # window i fills [stops[i] - counts[i], stops[i])
+    return src.repeat(counts), ids.take(pos)
 
 
 def _resolve_block(r: _Ranked, block: np.ndarray) -> np.ndarray:
     """Greedy NMS among ``block`` (at most ``_BLOCK`` ascending ranks, none suppressed by an
     earlier box), pairs found by the window search inside the block. Returns kept ranks."""
-    if block.size <= _DENSE_MAX:
+    m = block.size
+    if m <= _DENSE_MAX:
         return _resolve_dense(r, block)
-    cx = r.cx.take(block)
-    half = r.half_x.take(block)
-    by_x = cx.argsort()
-    src, dst = _window_pairs(cx.take(by_x), by_x, cx - half, cx + half)
-    later = (dst > src).nonzero()[0]
-    src = src.take(later)
-    dst = dst.take(later)
-    edges = _suppressing_pairs(r, block.take(src), block.take(dst))
+    first = int(block[-1]) + 1 == m  # ranks 0 to m - 1: local indices are ranks, slices do
+    keys = r.key[:m] if first else r.key.take(block)
+    by_x = keys.argsort()
+    windows = r.window[:m] if first else r.window.take(block, 0)
+    src, dst = _window_pairs(keys.take(by_x), by_x, windows, _arange(m))
+    later = dst > src
+    src = src.compress(later)
+    dst = dst.compress(later)
+    if first:
+        edges = _suppressing_pairs(r, src, dst)
+    else:
+        edges = _suppressing_pairs(r, block.take(src), block.take(dst))
     if edges.size == 0:
         return block
-    return block.take(_greedy_pass(block.size, src.take(edges), dst.take(edges)))
+    return block.take(_greedy_pass(m, src.take(edges), dst.take(edges)))
 
 
 def _greedy_blocks(r: _Ranked) -> np.ndarray:
     """Greedy NMS block by block: resolve the best undecided boxes together, then let their
     kept boxes suppress later boxes found by the window search."""
-    cx = r.cx
-    half = r.half_x
-    by_x = cx.argsort()
-    cx_sorted = cx.take(by_x)
+    # Blocks only suppress boxes after the first block: only those are sorted along x.
+    by_x = r.key[_BLOCK:].argsort()
+    keys = r.key[_BLOCK:].take(by_x)
+    by_x += _BLOCK
     alive = np.ones(r.n, dtype=bool)
     kept = []
-    start = 0
+    block = _arange(_BLOCK)
+    undecided = r.n - _BLOCK  # boxes after the block not yet suppressed
     while True:
-        rest = alive[start:].nonzero()[0]
-        rest += start
-        block = rest[:_BLOCK]
         kept_block = _resolve_block(r, block)
         kept.append(kept_block)
-        if rest.size <= _BLOCK:
-            return np.concatenate(kept)
         start = int(block[-1]) + 1
         alive[:start] = False
-        if 2 * (rest.size - _BLOCK) < by_x.size:  # drop decided boxes from the search
+        if 2 * undecided < by_x.size:  # drop decided boxes from the search
             live = alive.take(by_x)
             by_x = by_x.compress(live)
-            cx_sorted = cx_sorted.compress(live)
-        kx = cx.take(kept_block)
-        kh = half.take(kept_block)
-        src, dst = _window_pairs(cx_sorted, by_x, kx - kh, kx + kh)
-        live = alive.take(dst).nonzero()[0]
-        if live.size:
-            dst = dst.take(live)
-            src = kept_block.take(src.take(live))
+            keys = keys.compress(live)
+        src, dst = _window_pairs(keys, by_x, r.window.take(kept_block, 0), kept_block)
+        if by_x.size > undecided:  # the search still holds decided boxes
+            live = alive.take(dst)
+            src = src.compress(live)
+            dst = dst.compress(live)
+        if dst.size:
             alive[dst.take(_suppressing_pairs(r, src, dst))] = False
-        if not alive[start:].any():
+        rest = alive[start:].nonzero()[0]
+        if rest.size <= _BLOCK:
+            if rest.size:
+                kept.append(_resolve_block(r, rest + start))
             return np.concatenate(kept)
+        rest += start
+        block = rest[:_BLOCK]
+        undecided = rest.size - _BLOCK
 
 
 def _with_flat_boxes(r: _Ranked) -> np.ndarray:

@@ -76,6 +76,15 @@ class OutputSpec(_Strict):
     class_activation: Literal["sigmoid", "softmax", "none"] = Field(
         "sigmoid", description="Activation still to apply to class outputs ('none': already probabilities)."
     )
+    xy_scale: float = Field(
+        1.0,
+        ge=1.0,
+        le=4.0,
+        description=(
+            "Centre offset scale (YOLOv4's scale_x_y): centre = (sigmoid(t) * k - (k - 1) / 2 + cell) "
+            "* stride, so a cell's boxes reach (k - 1) / 2 cells beyond it. 1: classic YOLOv2/v3."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_yolo(self) -> OutputSpec:

@@ -330,7 +330,7 @@ def train(
     steps_per_epoch = n // config.batch if n > config.batch else 1
     total_steps = steps_per_epoch * config.epochs
     warmup = warmup_steps_for(steps_per_epoch, total_steps, config.warmup_epochs)
-    schedule = WarmupCosine(config.peak_lr, total_steps, warmup, config.final_lr_ratio)
+    schedule = WarmupCosine(config.peak_lr(spec.task), total_steps, warmup, config.final_lr_ratio)
     trainer = Trainer(
         _build_model(config, info, width, size, spec),
         _loss_fn(config, spec),
@@ -384,7 +384,7 @@ def train(
                     break
     finally:
         if history:  # also when interrupted: the curves so far
-            plot_history(history, run / CURVES_FILE)
+            _plot(history, run / CURVES_FILE)
 
     from edgecnn.evaluation.predictor import load_predictor
 
@@ -402,6 +402,14 @@ def train(
         stopped_early=stopped_early,
         seconds=time.perf_counter() - started,
     )
+
+
+def _plot(history: list[dict[str, Any]], path: Path) -> None:
+    """Draw the curves; a drawing failure must not cost the run (its numbers are in history.json)."""
+    try:
+        plot_history(history, path)
+    except Exception as exc:  # matplotlib missing or broken
+        logger.warning("could not draw %s: %s", path, exc)
 
 
 def _summary(record: dict[str, Any]) -> str:

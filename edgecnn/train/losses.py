@@ -1,8 +1,8 @@
 """Training losses, pure TensorFlow functions of ``(y_true, raw model outputs)``.
 
 Detection (:class:`YoloLoss`), with the targets of :mod:`edgecnn.train.targets` and the
-decoding of the model spec (``centre = (sigmoid(t) + cell) * stride``, ``size = anchor *
-exp(t)``), per scale:
+decoding of the model spec (``centre = (k * sigmoid(t) - (k - 1) / 2 + cell) * stride`` with
+``k = xy_scale``, ``size = anchor * exp(t)``), per scale:
 
 * **box**: ``1 - CIoU`` (or ``1 - GIoU``) between the decoded prediction and the assigned box,
   averaged over the scale's positives;
@@ -127,12 +127,14 @@ class YoloLoss:
             anchor = tf.reshape(tf.constant(anchors, tf.float32), (1, 1, 1, len(anchors), 2))
             balance = OBJ_BALANCE.get(int(stride), 1.0)
             self._scales.append((target_key(stride), rows, cols, len(anchors), grid, step, anchor, balance))
+        self.xy_scale = float(output.xy_scale)
 
     def decode(self, raw: tf.Tensor, scale: int) -> tuple[tf.Tensor, tf.Tensor]:
         """``(boxes (B, H, W, A, 4) xyxy input pixels, raw (B, H, W, A, 5 + C))`` of one scale."""
         _, rows, cols, count, grid, step, anchor, _ = self._scales[scale]
         raw = tf.reshape(raw, (-1, rows, cols, count, 5 + self.num_classes))
-        centre = (tf.sigmoid(raw[..., 0:2]) + grid) * step
+        k = self.xy_scale
+        centre = (tf.sigmoid(raw[..., 0:2]) * k - (k - 1) / 2 + grid) * step
         size = anchor * tf.exp(tf.minimum(raw[..., 2:4], _MAX_LOG_WH))
         return tf.concat([centre - size / 2, centre + size / 2], axis=-1), raw
 

@@ -13,11 +13,15 @@ Assignment (the grid and anchors are those of the model spec, see :mod:`edgecnn.
    height ratios to the box are both within ``1 / anchor_t .. anchor_t`` also takes the box,
    in the cell holding the centre at its own scale. More positives per box train faster;
    NMS removes the duplicates at inference. ``anchor_t=None`` keeps the best anchor only.
-   Only the cell holding the centre is used (not Ultralytics' neighbouring cells): the
-   spec's decoding, ``centre = (sigmoid(t) + cell) * stride``, cannot leave its cell.
-3. **Collisions**: a slot (scale, cell, anchor) holds one box. Best-anchor claims win over
-   extra-anchor claims; within each kind, smaller boxes win over larger ones (a large box
-   has more anchors and cells that fit it).
+3. **Neighbouring cells** (YOLOv5): the spec decodes ``centre = (k * sigmoid(t) - (k - 1) / 2
+   + cell) * stride`` with ``k = xy_scale``, so a cell reaches ``r = (k - 1) / 2`` of a cell
+   beyond its edges. Every claim of rules 1 and 2 is repeated in the left (right) neighbour
+   when the centre lies within ``r`` of the cell's left (right) edge, and likewise up and
+   down: with ``k = 2``, the two nearest neighbours, three cells per anchor. ``k = 1``
+   (classic YOLOv2/v3) uses the centre cell only.
+4. **Collisions**: a slot (scale, cell, anchor) holds one box. Centre-cell claims win over
+   neighbour claims, then best-anchor claims over extra-anchor claims; within each kind,
+   smaller boxes win over larger ones (a large box has more anchors and cells that fit it).
 
 Per scale with stride ``s`` the target tensor is ``(H, W, A, 6)`` float32 with ``H = ceil(
 input_height / s)``: ``x1, y1, x2, y2`` of the assigned box in input pixels, objectness
@@ -107,7 +111,7 @@ def build_targets(
     flat = [(i, j) for i, scale in enumerate(output.anchors) for j in range(len(scale))]
     anchor_wh = np.array([output.anchors[i][j] for i, j in flat], np.float64).reshape(-1, 2)
     best = _wh_iou(wh, anchor_wh).argmax(axis=1)
-    claims = []  # (kind: 0 extra, 1 best, -area, box, flat anchor)
+    claims = []  # (kind: 0 extra, 1 best; box; flat anchor)
     if anchor_t is not None:
         ratio = wh[:, None, :] / anchor_wh[None]
         fits = np.maximum(ratio, 1 / ratio).max(axis=2) < anchor_t
@@ -116,18 +120,45 @@ def build_targets(
                 claims.append((0, b, int(k)))
     claims.extend((1, b, int(best[b])) for b in range(len(boxes)))
     area = wh.prod(axis=1)
-    # Later writes win: extra claims first, then best claims; larger boxes before smaller ones.
-    claims.sort(key=lambda c: (c[0], -area[c[1]]))
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-    for _, b, k in claims:
+    reach = (output.xy_scale - 1) / 2
+    writes = []  # (centre cell?, kind, -area, box, scale, row, col, anchor)
+    for kind, b, k in claims:
         scale, a = flat[k]
-        t, sx, sy, cols, rows = grids[scale]
-        col = min(max(int(centre[b, 0] // sx), 0), cols - 1)
-        row = min(max(int(centre[b, 1] // sy), 0), rows - 1)
+        _, sx, sy, cols, rows = grids[scale]
+        fx, fy = centre[b, 0] / sx, centre[b, 1] / sy
+        col = min(max(int(fx), 0), cols - 1)
+        row = min(max(int(fy), 0), rows - 1)
+        writes.append((1, kind, -area[b], b, scale, row, col, a))
+        for dr, dc in _neighbours(fx - col, fy - row, reach):
+            if 0 <= row + dr < rows and 0 <= col + dc < cols:
+                writes.append((0, kind, -area[b], b, scale, row + dr, col + dc, a))
+    # Later writes win: neighbour cells first, then extra claims before best claims, larger boxes
+    # before smaller ones.
+    writes.sort(key=lambda w: w[:3])
+    for *_, b, scale, row, col, a in writes:
+        t = grids[scale][0]
         t[row, col, a, :4] = boxes[b]
         t[row, col, a, 4] = 1.0
         t[row, col, a, 5] = classes[b]
     return out
+
+
+def _neighbours(fx: float, fy: float, reach: float) -> list[tuple[int, int]]:
+    """``(d_row, d_col)`` of the neighbouring cells that can still reach a centre at fraction
+    ``(fx, fy)`` of its own cell when a cell's boxes reach ``reach`` cells beyond its edges."""
+    if reach <= 0:
+        return []
+    cells = []
+    if fx < reach:
+        cells.append((0, -1))
+    if fx > 1 - reach:
+        cells.append((0, 1))
+    if fy < reach:
+        cells.append((-1, 0))
+    if fy > 1 - reach:
+        cells.append((1, 0))
+    return cells
 
 
 class YoloTargetFn:

@@ -70,6 +70,9 @@ def test_layouts_follow_the_spec() -> None:
     assert get_model_info("yolo_lite").output_spec().layout == "yolo_v2"
     v3 = get_model_info("tiny_yolo_v3").output_spec()
     assert (v3.layout, v3.strides, v3.class_activation) == ("yolo_v3", [16, 32], "sigmoid")
+    # Every zoo detector decodes with a widened centre range, which its training assigns for.
+    assert {get_model_info(n).output_spec().xy_scale for n in ("tiny_yolo_v2", "yolo_lite")} == {2.0}
+    assert v3.xy_scale == 2.0
     assert v3.anchors[0] == [(10.0, 14.0), (23.0, 27.0), (37.0, 58.0)]
     m = get_model_info("mobilenet_v2_yolo_035").output_spec()
     assert (m.layout, m.strides) == ("yolo_v3", [16, 32])

@@ -76,6 +76,20 @@ def test_generated_boxes_lie_inside_the_image() -> None:
             assert 0 <= obj.class_id < 6
 
 
+def test_labelled_shapes_stay_visible_and_boxes_are_their_visible_extent() -> None:
+    """Each later shape hides at most 30 % of what an earlier one still shows, so no labelled
+    shape is hidden behind others."""
+    visible = []
+    for index in range(60):
+        _, objects = synth_detection_image(image_rng(5, index), 96, 96, 4, max_objects=5)
+        for k, obj in enumerate(objects):
+            later = len(objects) - 1 - k
+            assert obj.visible >= 0.7**later - 1e-9, (index, k, obj)
+            visible.append(obj.visible)
+    visible = np.array(visible)
+    assert (visible == 1.0).mean() > 0.5 and visible.min() >= 0.7**4
+
+
 def test_classification_set_is_balanced(tmp_path: Path) -> None:
     data = write_synth_dataset(tmp_path, task="classify", n=40, imgsz=48, num_classes=4, ratios=(0.5, 0.5))
     train = load_split(data, "train")

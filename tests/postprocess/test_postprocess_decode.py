@@ -77,8 +77,32 @@ def test_class_activation_is_honoured(activation: str) -> None:
     np.testing.assert_allclose(scores[0], _sigmoid(2.0) * probs, rtol=1e-6)
 
 
+@pytest.mark.parametrize("k", [1.5, 2.0])
+def test_xy_scale_widens_the_centre_range(k: float) -> None:
+    spec = OutputSpec(layout="yolo_v3", anchors=[[(10, 20)]], strides=[16], xy_scale=k)
+    rng = np.random.default_rng(3)
+    raw = rng.normal(0, 3, (1, 2, 3, 6)).astype(np.float32)
+    boxes, _ = decode_yolo([raw], spec, 48, 32, 1)
+    for row, (r, col) in enumerate((r, col) for r in range(2) for col in range(3)):
+        t = raw[0, r, col].astype(float)
+        cx = (k * _sigmoid(t[0]) - (k - 1) / 2 + col) * 16
+        cy = (k * _sigmoid(t[1]) - (k - 1) / 2 + r) * 16
+        np.testing.assert_allclose(boxes[row, [0, 2]].mean(), cx, atol=0.02)  # float32 corners
+        np.testing.assert_allclose(boxes[row, [1, 3]].mean(), cy, atol=0.02)
+    # A cell's centres reach (k - 1) / 2 of a cell beyond its edges, and no further.
+    extreme = np.zeros((1, 1, 1, 6), np.float32)
+    extreme[..., :2] = [-30, 30]
+    box, _ = decode_yolo([extreme], spec.model_copy(update={"strides": [16]}), 16, 16, 1)
+    np.testing.assert_allclose(box[0, [0, 2]].mean(), -(k - 1) / 2 * 16, atol=1e-3)
+    np.testing.assert_allclose(box[0, [1, 3]].mean(), (1 + (k - 1) / 2) * 16, atol=1e-3)
+
+
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid", "none"])
-@pytest.mark.parametrize("spec", [V3, V2], ids=["yolo_v3", "yolo_v2"])
+@pytest.mark.parametrize(
+    "spec",
+    [V3, V2, V3.model_copy(update={"xy_scale": 2.0})],
+    ids=["yolo_v3", "yolo_v2", "yolo_v3_xy2"],
+)
 def test_round_trip_recovers_the_boxes(spec: OutputSpec, activation: str) -> None:
     spec = spec.model_copy(update={"class_activation": activation})
     width, height, c = 320, 256, 7

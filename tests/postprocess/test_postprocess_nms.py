@@ -40,11 +40,79 @@ def test_matches_opencv_on_10k_boxes(num_classes: int) -> None:
     _check(*uniform_boxes(rng, 10_000, num_classes, size=2000.0), iou=0.5)
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 31, 32, 33, 127, 128, 129, 300])
+@pytest.mark.parametrize("n", [1, 2, 5, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 300])
 def test_matches_opencv_around_block_sizes(n: int) -> None:
+    # Up to 64 boxes every pair is tested; up to 128 one block holds everything; beyond,
+    # blocks of 128 suppress the boxes after them.
     for seed in range(5):
         rng = np.random.default_rng(seed)
         _check(*clustered_boxes(rng, n, max(1, n // 10), 2, size=200.0), iou=0.45)
+
+
+@pytest.mark.parametrize("n", [3, 17, 40, 64, 65, 100, 128])
+def test_small_sets_match_opencv_with_ties_and_exact_ratios(n: int) -> None:
+    # The sets that are solved in one step (every pair, or one block): integer boxes whose
+    # IoUs hit the thresholds exactly, scores with many ties, one to three classes.
+    for seed in range(12):
+        rng = np.random.default_rng(100 * n + seed)
+        xy = rng.integers(0, 12, (n, 2))
+        wh = rng.integers(1, 8, (n, 2))
+        boxes = np.concatenate([xy, xy + wh], axis=1).astype(float)
+        scores = rng.integers(0, 6, n).astype(np.float32) / 6
+        cls = rng.integers(0, 1 + seed % 3, n)
+        for iou in (0.0, 1 / 3, 0.45, 0.5, 0.6, 0.75, 1.0):
+            _check(boxes, scores, cls, iou)
+
+
+def test_classes_with_a_single_box_match_opencv() -> None:
+    rng = np.random.default_rng(21)
+    boxes, scores, cls = clustered_boxes(rng, 1000, 30, 3)
+    # Every box its own class: nothing is suppressed.
+    assert _check(boxes, scores, np.arange(1000), 0.45).size == 1000
+    # Busy classes mixed with hundreds of one-box classes, on top of the busy ones.
+    lonely = rng.random(1000) < 0.3
+    mixed = np.where(lonely, 3 + np.arange(1000), cls)
+    kept = _check(boxes, scores, mixed, 0.45)
+    assert np.isin(np.flatnonzero(lonely), kept).all()
+    # Small sets, where single-box classes sit next to pairs that suppress.
+    for n in (2, 9, 70):
+        for seed in range(6):
+            rng = np.random.default_rng(seed)
+            boxes, scores, cls = clustered_boxes(rng, n, max(1, n // 4), n)
+            _check(boxes, scores, cls, 0.3)
+
+
+def test_negative_class_ids_match_opencv() -> None:
+    # With coordinates >= 0, OpenCV keeps negative class ids apart as well.
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        boxes, scores, cls = clustered_boxes(rng, 1200 if seed % 2 else 90, 25, 6)
+        _check(boxes, scores, cls - 3, 0.45)
+        _check(boxes, scores, -1 - cls, 0.6)
+
+
+@pytest.mark.parametrize("iou", [0.5, 0.6, 0.8, 0.95])
+def test_high_thresholds_with_long_boxes_match_opencv(iou: float) -> None:
+    # From t = 0.5 the search window is (1 - t) * w_a either side of a box's centre; long,
+    # thin boxes sliding along x put many pairs near that bound.
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        n = 600
+        x = rng.uniform(0, 400, n)
+        w = rng.choice([20.0, 40.0, 160.0], n) * rng.uniform(0.98, 1.02, n)
+        y = rng.integers(0, 4, n) * 3.0
+        h = rng.choice([2.0, 30.0], n)
+        boxes = np.stack([x, y, x + w, y + h], axis=1)
+        _check(boxes, rng.random(n).astype(np.float32), rng.integers(0, 2, n), iou)
+
+
+def test_window_pairs_take_each_window_without_its_upper_end() -> None:
+    keys = np.array([0.0, 1.0, 2.0, 5.0])
+    ids = np.array([10, 11, 12, 13])
+    windows = np.array([[-1.0, 0.5], [3.0, 4.0], [1.0, 5.0], [0.0, 9.0]])
+    src, dst = nms_module._window_pairs(keys, ids, windows, np.array([0, 1, 2, 3]))
+    assert src.tolist() == [0, 2, 2, 3, 3, 3, 3]
+    assert dst.tolist() == [10, 11, 12, 10, 11, 12, 13]
 
 
 def test_many_equal_scores_keep_input_order() -> None:

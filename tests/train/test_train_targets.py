@@ -35,6 +35,28 @@ def _targets_as_raw(targets: dict, output: OutputSpec, size: int, num_classes: i
     return encode_yolo(boxes, classes, output, size, size, num_classes)
 
 
+def _slots_as_raw(targets: dict, output: OutputSpec, size: int, num_classes: int) -> list[np.ndarray]:
+    """Raw head tensors that decode each positive slot, in its own cell, to its target box
+    (the inverse of the spec's decoding; fails where the box centre is out of the cell's reach)."""
+    k = output.xy_scale
+    raws = []
+    for stride, anchors in zip(output.strides, output.anchors, strict=True):
+        t = targets[target_key(stride)]
+        raw = np.zeros((*t.shape[:3], 5 + num_classes), np.float32)
+        raw[..., 4] = -20.0
+        for row, col, a in np.argwhere(t[..., 4] > 0):
+            x1, y1, x2, y2 = t[row, col, a, :4]
+            frac = np.array([(x1 + x2) / 2 / stride - col, (y1 + y2) / 2 / stride - row])
+            p = (frac + (k - 1) / 2) / k
+            assert ((p > 0) & (p < 1)).all(), (row, col, a, frac)
+            raw[row, col, a, :2] = np.log(p / (1 - p))
+            raw[row, col, a, 2:4] = np.log(np.array([x2 - x1, y2 - y1]) / np.array(anchors[a]))
+            raw[row, col, a, 4] = 20.0
+            raw[row, col, a, 5 + int(t[row, col, a, 5])] = 20.0
+        raws.append(raw.reshape(1, *t.shape[:2], -1))
+    return raws
+
+
 @pytest.mark.parametrize("output", [V3, V2], ids=["v3", "v2"])
 def test_best_anchor_targets_decode_back_to_the_ground_truth(output: OutputSpec) -> None:
     targets = build_targets(BOXES, CLASSES, output, 320, 320, anchor_t=None)
@@ -96,6 +118,42 @@ def test_collisions_keep_best_anchor_claims_and_smaller_boxes() -> None:
     t = build_targets(boxes, [0, 1], V3, 320, 320, anchor_t=4.0)
     ids = {tuple(r[:4]) for s in V3.strides for r in t[target_key(s)].reshape(-1, 6) if r[4] > 0}
     assert tuple(boxes[1]) in ids
+
+
+def test_xy_scale_adds_the_neighbouring_cells_that_can_reach_the_centre() -> None:
+    wide = V3.model_copy(update={"xy_scale": 2.0})
+    # Centre (120, 125): stride 16 cell (7, 7) at fractions (0.5, 0.8125): only the cell below
+    # (fraction > 0.5) is near enough; stride 32 cell (3, 3) at (0.75, 0.906): right and below.
+    box = np.array([[100, 100, 140, 150]], np.float32)
+    targets = build_targets(box, [2], wide, 320, 320, anchor_t=None)
+    pos = {s: np.argwhere(targets[target_key(s)][..., 4] > 0).tolist() for s in wide.strides}
+    assert pos == {16: [[7, 7, 2], [8, 7, 2]], 32: []}  # best anchor 37x58 at stride 16
+    many = build_targets(box, [2], wide, 320, 320, anchor_t=4.0)
+    cells32 = {tuple(rc) for rc in np.argwhere(many["targets_s32"][..., 4] > 0)[:, :2].tolist()}
+    assert cells32 == {(3, 3), (3, 4), (4, 3)}
+    # Every positive slot can decode back to the box: its offset lies within the cell's reach.
+    for targets_ in (targets, many):
+        raw = _slots_as_raw(targets_, wide, 320, 3)
+        boxes, scores = decode_yolo(raw, wide, 320, 320, 3)
+        keep = scores.max(axis=1) > 0.5
+        assert keep.sum() == sum(targets_[target_key(s)][..., 4].sum() for s in wide.strides) > 1
+        np.testing.assert_allclose(boxes[keep], np.repeat(box, keep.sum(), axis=0), atol=1e-3)
+    # At the image border a neighbour outside the grid is skipped.
+    corner = build_targets(np.array([[0, 0, 10, 14]], np.float32), [0], wide, 320, 320, anchor_t=None)
+    assert np.argwhere(corner["targets_s16"][..., 4] > 0).tolist() == [[0, 0, 0]]
+
+
+def test_centre_cell_claims_win_over_neighbour_claims() -> None:
+    wide = V3.model_copy(update={"xy_scale": 2.0})
+    # A (centre x 14): cell column 0 near its right edge, so it also claims column 1.
+    # B (centre x 20): cell column 1 near its left edge, so it also claims column 0.
+    # Same size, same best anchor: each cell keeps the box whose centre it holds.
+    boxes = np.array([[0, 2, 28, 14], [6, 2, 34, 14]], np.float32)
+    targets = build_targets(boxes, [0, 1], wide, 320, 320, anchor_t=None)
+    t16 = targets["targets_s16"]
+    (anchor,) = set(np.argwhere(t16[..., 4] > 0)[:, 2].tolist())
+    np.testing.assert_array_equal(t16[0, 0, anchor], [0, 2, 28, 14, 1, 0])
+    np.testing.assert_array_equal(t16[0, 1, anchor], [6, 2, 34, 14, 1, 1])
 
 
 def test_degenerate_and_empty_inputs() -> None:

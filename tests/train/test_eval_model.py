@@ -1,0 +1,177 @@
+"""`edgecnn eval MODEL`: Keras and TFLite models scored like their own results files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import edgecnn.cli.train_cmd  # noqa: F401  registers `train` until edgecnn.cli imports it
+from edgecnn.cli.app import app
+
+pytestmark = [pytest.mark.slow, pytest.mark.tf]
+runner = CliRunner()
+DETECT_KEYS = {"map50", "map50_95", "per_class", "task", "split", "num_predictions"}
+CLASSIFY_KEYS = {"accuracy", "precision", "recall", "f1", "per_class", "confusion_matrix", "task", "split"}
+
+
+def _eval(*args: str) -> dict:
+    out = runner.invoke(app, ["eval", *args, "--json"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    return json.loads(out.output)
+
+
+@pytest.fixture(scope="module")
+def float_tflite(overfit_detector: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The over-fitted detector converted to a float32 .tflite with its spec embedded."""
+    import keras
+    import tensorflow as tf
+
+    from edgecnn.quantize.metadata_writer import write_spec
+    from edgecnn.runtime.spec import ModelSpec
+
+    model = keras.models.load_model(overfit_detector / "model.keras")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    path = tmp_path_factory.mktemp("tflite") / "det.tflite"
+    path.write_bytes(converter.convert())
+    write_spec(path, ModelSpec.load(overfit_detector / "spec.json"))
+    return path
+
+
+def test_keras_model_report_equals_scoring_its_own_results_file(
+    overfit_detector: Path, overfit_data: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "results.json"
+    model = str(overfit_detector / "model.keras")
+    report = _eval(model, "--data", str(overfit_data), "--split", "train", "--save-results", str(results))
+    assert set(report) >= DETECT_KEYS
+    assert report["map50"] > 0.5  # a real model, so the comparison below means something
+    entries = json.loads(results.read_text())
+    assert len(entries) == report["num_predictions"] > 0
+    assert set(entries[0]) == {"image_id", "category_id", "bbox", "score"}
+    scored = _eval("--data", str(overfit_data), "--split", "train", "--predictions", str(results))
+    assert scored == report
+
+
+def test_metrics_json_is_the_eval_report_of_the_saved_model(trained_detector: Path, det_data: Path) -> None:
+    report = _eval(str(trained_detector / "model.keras"), "--data", str(det_data))
+    saved = json.loads((trained_detector / "metrics.json").read_text())
+    assert saved == report
+
+
+def test_tflite_model_matches_keras_and_its_own_results(
+    float_tflite: Path, overfit_detector: Path, overfit_data: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "tflite_results.json"
+    report = _eval(
+        str(float_tflite), "--data", str(overfit_data), "--split", "train", "--save-results", str(results)
+    )
+    keras_report = _eval(
+        str(overfit_detector / "model.keras"), "--data", str(overfit_data), "--split", "train"
+    )
+    assert report["map50"] == pytest.approx(keras_report["map50"], abs=0.02)
+    assert report["map50_95"] == pytest.approx(keras_report["map50_95"], abs=0.02)
+    scored = _eval("--data", str(overfit_data), "--split", "train", "--predictions", str(results))
+    assert scored == report
+
+
+def test_tflite_path_never_imports_tensorflow(float_tflite: Path, overfit_data: Path) -> None:
+    code = (
+        "import sys, json\n"
+        "from edgecnn.data import load_split\n"
+        "from edgecnn.evaluation import evaluate_model, load_predictor\n"
+        f"p = load_predictor({str(float_tflite)!r})\n"
+        f"r = evaluate_model(p, load_split({str(overfit_data)!r}, 'train'))\n"
+        "mods = {'tf': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules}\n"
+        "print(json.dumps({'map50': r['map50'], **mods}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["tf"] is False and out["keras"] is False
+    assert out["map50"] > 0.5
+
+
+def test_tflite_predictor_returns_outputs_in_stride_order(float_tflite: Path, overfit_detector: Path) -> None:
+    from edgecnn.evaluation import load_predictor
+
+    tfl = load_predictor(float_tflite)
+    ker = load_predictor(overfit_detector / "model.keras")
+    x = np.random.default_rng(0).uniform(0, 1, (2, 96, 96, 3)).astype("float32")
+    a, b = tfl.predict_batch(x), ker.predict_batch(x)
+    assert [o.shape for o in a] == [o.shape for o in b] == [(2, 6, 6, 21), (2, 3, 3, 21)]
+    for p, q in zip(a, b, strict=True):
+        np.testing.assert_allclose(p, q, atol=1e-3)
+
+
+def test_classifier_eval_and_confusion_matrix_plot(
+    trained_classifier: Path, cls_data: Path, tmp_path: Path
+) -> None:
+    report = _eval(
+        str(trained_classifier / "model.keras"), "--data", str(cls_data), "--plots", str(tmp_path / "p")
+    )
+    assert set(report) >= CLASSIFY_KEYS
+    assert np.array(report["confusion_matrix"]).sum() == 8
+    png = (tmp_path / "p" / "confusion_matrix.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_detector_pr_curve_plot_in_both_modes(
+    overfit_detector: Path, overfit_data: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "r.json"
+    _eval(
+        str(overfit_detector / "model.keras"),
+        "--data",
+        str(overfit_data),
+        "--split",
+        "train",
+        "--plots",
+        str(tmp_path / "a"),
+        "--save-results",
+        str(results),
+    )
+    _eval(
+        "--data",
+        str(overfit_data),
+        "--split",
+        "train",
+        "--predictions",
+        str(results),
+        "--plots",
+        str(tmp_path / "b"),
+    )
+    for d in ("a", "b"):
+        png = (tmp_path / d / "pr_curve.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "pass a MODEL file (.keras or .tflite) or --predictions FILE"),
+        (["MODEL", "--predictions", "MODEL"], "not both"),
+        (["NOSPEC"], "no spec.json next to the model"),
+        (["MODEL", "--data", "CLS"], "is a detect model but the val split is for classify"),
+    ],
+)
+def test_eval_errors_are_one_line_exit_2(
+    args: list[str], message: str, trained_detector: Path, det_data: Path, cls_data: Path, tmp_path: Path
+) -> None:
+    nospec = tmp_path / "model.keras"
+    nospec.write_bytes((trained_detector / "model.keras").read_bytes())
+    names = {"MODEL": str(trained_detector / "model.keras"), "NOSPEC": str(nospec), "CLS": str(cls_data)}
+    argv = [names.get(a, a) for a in args]
+    if "--data" not in argv:
+        argv += ["--data", str(det_data)]
+    proc = subprocess.run([sys.executable, "-m", "edgecnn", "eval", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    # TensorFlow's C++ runtime logs a banner on import that no setting silences; ours is one line.
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgecnn: error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
