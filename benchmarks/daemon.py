@@ -10,24 +10,33 @@ here) played in a loop, every frame processed (``realtime: false``). Both are bu
 on the first run (the model with TensorFlow, in this process only) and cached under
 ``$TMPDIR/edgecnn-bench-daemon``.
 
-1. Throughput: one daemon runs in this process (decode, prepare, invoke, decode boxes, NMS,
-   JSON lines to a file) on a source that can be paused. Each round pauses it, times
+1. Throughput: one daemon runs in this process (decode and prepare on the capture thread,
+   invoke on the main thread, decode boxes, NMS and JSON on the finish thread, a writer
+   thread for the file) on a source that can be paused. Each round pauses it, times
    ``--frames`` raw ``invoke()`` calls of a second interpreter with the same model and
    threads on a prepared input (the interpreter alone), then resumes the daemon and times
    its next ``--frames`` frames (after 5 frames to refill the pipeline). Adjacent
    measurements see the same machine load, which on a shared machine matters more than
    anything else. Ratio = loop fps / invoke fps per round, median over rounds (goal >= 0.90:
    capture and pre/post-processing overlap inference). Also reported: the fraction of the
-   loop's time its main thread spent in ``invoke()`` (``inference_seconds_total``); the
-   rest is the pipeline failing to keep the interpreter fed.
+   loop's time its main thread spent in ``invoke()`` (``inference_seconds_total``; the
+   rest is the pipeline failing to keep the interpreter fed), and the CPU time per frame of
+   the whole process and of its main thread against ``invoke()``'s alone.
    Each stage's own cost per frame, timed alone in this thread, shows what has to fit
    beside ``invoke()``: on N cores with T interpreter threads, the loop can only keep up
-   when capture + prepare + finish fit in the N - T spare cores.
+   when capture + prepare + finish fit in the N - T spare cores. When other processes
+   take those cores (see the load average; Linux shares CPU fairly between sessions, so
+   a busy machine gives this process about one core whatever its thread count), the
+   ratio falls to invoke CPU / whole-process CPU per frame, whatever the pipeline does;
+   with a spare core it can reach invoke CPU / main-thread CPU per frame (with one
+   interpreter thread). Both bounds are printed.
 2. Start to first detection: ``edgecnn run --model ... --source ... --jsonl ...`` as a
    child process, from spawn to the first record in the file (goal <= 2 s); with its
-   parts: interpreter start-up and imports (``edgecnn run --help``), the child-process
-   model check (``validate_model``) and loading plus the first ``invoke`` in-process.
-   Also the time to exit 2 on a bad config and on a corrupt model.
+   parts: interpreter start-up and the CLI's imports for ``run``, the child-process
+   model check as the daemon runs it (``validate_model(ops=False)``; it overlaps importing
+   numpy, OpenCV and the interpreter, opening the source and building the sinks) and
+   loading plus the first ``invoke`` in-process. Also the time to exit 2 on a bad config
+   and on a corrupt model (goal <= 1 s).
 3. RSS: ``edgecnn run`` as a child process (no TensorFlow in it) runs ``--rss-frames``
    frames; its RSS is sampled every 0.5 s and a line fitted after the first 10 % of the
    run; the slope is reported in MB/hour at the measured rate.
@@ -56,7 +65,7 @@ INPUT = 192
 WIDTH = 1.0
 LABELS = ["person", "car", "dog"]
 VIDEO_SIZE = (640, 360)
-CLI = "import edgecnn.cli.run_cmd; from edgecnn.cli import main; main()"
+CLI = "from edgecnn.cli import main; main()"  # what the console script runs
 
 
 def cache_dir() -> Path:
@@ -146,14 +155,15 @@ def stage_costs(model_path: Path, video: Path, n: int = 100) -> dict[str, float]
     return {key: statistics.median(values) for key, values in times.items()}
 
 
-def raw_invoke_fps(model: TFLiteModel, n: int) -> float:
-    """Invokes per second of the interpreter alone, on the input already set."""
+def raw_invoke_fps(model: TFLiteModel, n: int) -> tuple[float, float]:
+    """Invokes per second of the interpreter alone, on the input already set, and the CPU
+    seconds per invoke (of this process: with one interpreter thread, this thread's)."""
     for _ in range(3):
         model.invoke_raw()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         model.invoke_raw()
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n
 
 
 class GatedDaemon:
@@ -199,12 +209,16 @@ class GatedDaemon:
         self._wait_frames(5)
 
     def _wait_frames(self, n: int) -> tuple[float, int]:
-        """Wait until ``n`` frames were processed; (monotonic time of the n-th, n)."""
+        """Wait until ``n`` frames were processed; (monotonic time of the last one, frames so far).
+
+        The time comes from the daemon's own record of its last frame, so polling need not
+        be fine-grained; a coarse poll keeps this thread from taking CPU from the daemon.
+        """
         stats = self.daemon.stats
         while stats.frames < n:
             if not self.thread.is_alive():
                 raise RuntimeError("the daemon stopped")
-            time.sleep(0.0005)
+            time.sleep(0.01)
         return time.monotonic() - (stats.last_frame_age() or 0.0), stats.frames
 
     def pause(self) -> None:
@@ -216,17 +230,22 @@ class GatedDaemon:
             last = stats.frames
             time.sleep(0.1)
 
-    def measure(self, frames: int) -> tuple[float, float]:
-        """Resume, skip 5 frames; the rate of the next ``frames`` frames and the fraction of
-        that time the main thread spent in ``invoke()``."""
+    def measure(self, frames: int) -> tuple[float, float, float, float]:
+        """Resume, skip 5 frames; the rate of the next ``frames`` frames, the fraction of
+        that time the main thread spent in ``invoke()``, and CPU seconds per frame meanwhile
+        of the whole process and of the daemon's main (inference) thread."""
         stats = self.daemon.stats
         start = stats.frames
+        main_clock = time.pthread_getcpuclockid(self.thread.ident)  # type: ignore[arg-type]
         self.gate.set()
         t0, n0 = self._wait_frames(start + 5)
-        busy0 = stats.snapshot()["inference_seconds_total"]
+        busy0, cpu0 = stats.snapshot()["inference_seconds_total"], time.process_time()
+        main0 = time.clock_gettime(main_clock)
         t1, n1 = self._wait_frames(n0 + frames)
-        busy1 = stats.snapshot()["inference_seconds_total"]
-        return (n1 - n0) / (t1 - t0), (busy1 - busy0) / (t1 - t0)
+        busy1, cpu1 = stats.snapshot()["inference_seconds_total"], time.process_time()
+        main1 = time.clock_gettime(main_clock)
+        n = n1 - n0
+        return n / (t1 - t0), (busy1 - busy0) / (t1 - t0), (cpu1 - cpu0) / n, (main1 - main0) / n
 
     def close(self) -> None:
         self.gate.set()
@@ -347,14 +366,18 @@ def main() -> None:
         gated = GatedDaemon(model_path, video, threads, out)
         alone = TFLiteModel(model_path, num_threads=threads)
         alone.invoke_raw(np.random.default_rng(2).integers(-128, 127, alone.input_shape, dtype=np.int8))
-        raw, loop, busy = [], [], []
+        raw, loop, busy, raw_cpu, loop_cpu, main_cpu = [], [], [], [], [], []
         try:
             for _ in range(args.rounds):
                 gated.pause()
-                raw.append(raw_invoke_fps(alone, args.frames))
-                fps, occupied = gated.measure(args.frames)
+                fps, cpu = raw_invoke_fps(alone, args.frames)
+                raw.append(fps)
+                raw_cpu.append(cpu)
+                fps, occupied, cpu, main = gated.measure(args.frames)
                 loop.append(fps)
                 busy.append(occupied)
+                loop_cpu.append(cpu)
+                main_cpu.append(main)
         finally:
             gated.close()
         ratios = [lp / r for r, lp in zip(raw, loop, strict=True)]
@@ -365,9 +388,22 @@ def main() -> None:
             f"(goal >= 0.90; quartiles {np.percentile(ratios, 25):.2f}..{np.percentile(ratios, 75):.2f} "
             f"over {len(ratios)} rounds)"
         )
+        med = statistics.median
         print(
-            f"      the daemon's main thread was in invoke() {statistics.median(busy):.1%} of the time "
+            f"      the daemon's main thread was in invoke() {med(busy):.1%} of the time "
             "(the rest: waiting for a prepared frame or for the finish stage)"
+        )
+        # With more interpreter threads, invoke() also runs on threads other than the main one.
+        spare = (
+            f", {med(raw_cpu) / med(main_cpu):.2f} when the other stages have a spare core"
+            if threads == 1
+            else ""
+        )
+        print(
+            f"      CPU per frame: {med(loop_cpu) * 1000:.2f} ms for the whole daemon, "
+            f"{med(main_cpu) * 1000:.2f} ms for its main thread, against {med(raw_cpu) * 1000:.2f} ms "
+            f"per invoke() alone: ratio bound {med(raw_cpu) / med(loop_cpu):.2f} when the process gets "
+            f"one core's worth of CPU{spare}; load average {os.getloadavg()[0]:.2f}"
         )
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -375,13 +411,14 @@ def main() -> None:
     if args.starts:
         print("\n2. start-up")
         firsts = [start_to_first_detection(model_path, video, out, env) for _ in range(args.starts)]
-        helps = [timed([sys.executable, "-c", CLI, "run", "--help"], env)[0] for _ in range(args.starts)]
+        imports = "import edgecnn.cli, edgecnn.cli.run_cmd"  # what `edgecnn run` imports before its work
+        helps = [timed([sys.executable, "-c", imports], env)[0] for _ in range(args.starts)]
         from edgecnn.runtime.validate import validate_model
 
         checks = []
         for _ in range(args.starts):
             t0 = time.perf_counter()
-            validate_model(model_path)
+            validate_model(model_path, ops=False)
             checks.append(time.perf_counter() - t0)
         loads = []
         for _ in range(args.starts):
@@ -396,11 +433,12 @@ def main() -> None:
         corrupt = folder / "corrupt.tflite"
         corrupt.write_bytes(model_path.read_bytes()[:5000])
         exit_config = [
-            timed([sys.executable, "-c", CLI, "run", "--config", str(bad_config)], env) for _ in range(3)
+            timed([sys.executable, "-c", CLI, "run", "--config", str(bad_config)], env)
+            for _ in range(args.starts)
         ]
         exit_model = [
             timed([sys.executable, "-c", CLI, "run", "--model", str(corrupt), "--source", str(video)], env)
-            for _ in range(3)
+            for _ in range(args.starts)
         ]
         assert all(p.returncode == 2 for _, p in exit_config + exit_model)
         med = statistics.median
@@ -409,13 +447,16 @@ def main() -> None:
             f"runs {[round(v, 2) for v in firsts]}"
         )
         print(
-            f"   of which: python + CLI imports ('run --help') {med(helps):.2f} s, "
-            f"model check in a child process {med(checks):.2f} s (overlaps opening the source), "
-            f"load + first invoke {med(loads) * 1000:.0f} ms"
+            f"   of which: python + CLI imports {med(helps):.2f} s, "
+            f"model check in a child process {med(checks):.2f} s (overlaps importing numpy, OpenCV "
+            f"and the interpreter and opening the source), load + first invoke {med(loads) * 1000:.0f} ms"
         )
         print(
-            f"   exit 2 on a bad config {med(t for t, _ in exit_config):.2f} s, "
-            f"on a corrupt model {med(t for t, _ in exit_model):.2f} s"
+            f"   exit 2 on a bad config {med(t for t, _ in exit_config):.2f} s "
+            f"(runs {[round(t, 2) for t, _ in exit_config]}), "
+            f"on a corrupt model {med(t for t, _ in exit_model):.2f} s "
+            f"(runs {[round(t, 2) for t, _ in exit_model]}) (goal <= 1 s); "
+            f"load average {os.getloadavg()[0]:.2f}"
         )
 
     if args.rss_frames:

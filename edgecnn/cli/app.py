@@ -1,15 +1,21 @@
-"""The Typer application and the error handling shared by every command.
+"""The Typer application: the root command, its commands loaded on demand, and the error
+handling shared by every command.
 
-Commands live one per module in this package and are registered in
-:mod:`edgecnn.cli`. Each command parses its options, calls one library function and
-prints; it never holds logic of its own.
+Commands live one per module in this package and are listed in :data:`COMMANDS`. Each
+command parses its options, calls one library function and prints; it never holds logic
+of its own. A command's module is imported only when that command runs or when help lists
+it, so ``edgecnn run`` on a board pays neither for dataset parsing nor for the model zoo;
+what a command needs beyond its options (numpy, OpenCV, TensorFlow) it imports inside its
+function, after checking its input.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any
 
 import typer
@@ -18,9 +24,75 @@ from typer.core import TyperGroup
 from edgecnn import __version__
 from edgecnn.errors import EdgecnnError
 
+#: Every command, in the order ``edgecnn --help`` (and docs/cli.md) lists them: name ->
+#: ``module:attribute``, a command function, or a ``typer.Typer`` for a command with sub-commands.
+COMMANDS: dict[str, str] = {
+    "data": "edgecnn.cli.data_cmd:data_app",
+    "train": "edgecnn.cli.train_cmd:train_command",
+    "eval": "edgecnn.cli.eval_cmd:eval_command",
+    "calib": "edgecnn.cli.calib_cmd:calib_app",
+    "quantize": "edgecnn.cli.quantize_cmd:quantize",
+    "bench": "edgecnn.cli.bench_cmd:bench",
+    "inspect": "edgecnn.cli.inspect_cmd:inspect_model",
+    "run": "edgecnn.cli.run_cmd:run",
+    "package": "edgecnn.cli.package_cmd:package",
+    "models": "edgecnn.cli.models_cmd:models",
+}
 
-class _ErrorHandlingGroup(TyperGroup):
-    """Turns edgecnn errors into one line on stderr and the error's exit code."""
+
+def load_command(name: str, target: str) -> Any:
+    """Import the command ``target`` (``module:attribute``) names, as a click command called ``name``."""
+    module_name, _, attribute = target.partition(":")
+    obj = getattr(importlib.import_module(module_name), attribute)
+    if isinstance(obj, typer.Typer):
+        command = typer.main.get_group(obj)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(obj)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """Command name -> click command; a command's module is imported on first access."""
+
+    def __init__(self, targets: dict[str, str]) -> None:
+        self._targets = dict(targets)
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            self._loaded[name] = load_command(name, self._targets[name])  # KeyError: no such command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._targets.setdefault(name, "")
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._targets[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+
+class _RootGroup(TyperGroup):
+    """The ``edgecnn`` group: commands from :data:`COMMANDS`, imported when first needed, and
+    edgecnn errors turned into one line on stderr and the error's exit code."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        registered = dict(self.commands)
+        self.commands = _LazyCommands(COMMANDS)
+        self.commands.update(registered)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # names only: listing must not import every command
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -34,7 +106,7 @@ class _ErrorHandlingGroup(TyperGroup):
 
 app = typer.Typer(
     name="edgecnn",
-    cls=_ErrorHandlingGroup,
+    cls=_RootGroup,
     help="Train, int8-quantise, package and run small CNNs on Raspberry Pi class boards.",
     no_args_is_help=True,
     add_completion=False,

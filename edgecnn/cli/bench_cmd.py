@@ -8,10 +8,7 @@ from typing import Annotated
 
 import typer
 
-from edgecnn.cli.app import app
 
-
-@app.command("bench")
 def bench(
     # Not checked by Typer (exists=True): a missing file must give edgecnn's one-line error.
     model: Annotated[Path, typer.Argument(help="The .tflite model file.", show_default=False)],

@@ -8,10 +8,8 @@ from typing import Annotated
 import typer
 
 from edgecnn.cli._progress import progress_bar
-from edgecnn.cli.app import app
 
 calib_app = typer.Typer(help="Build calibration sets for int8 quantisation.", no_args_is_help=True)
-app.add_typer(calib_app, name="calib")
 
 
 @calib_app.command("build")

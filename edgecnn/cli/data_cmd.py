@@ -10,14 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from edgecnn.cli._progress import progress_bar
-from edgecnn.cli.app import app
 from edgecnn.data import load_splits
 from edgecnn.data.split import parse_ratios, plan_split, write_split_plan
 from edgecnn.data.synth import SHAPES, write_synth_dataset
 from edgecnn.errors import UserError
 
 data_app = typer.Typer(help="Inspect and validate datasets described by a data.yaml.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
 
 _SKIPPED_SHOWN = 5  # skipped entries listed per split in the text report; --json lists them all
 

@@ -8,11 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from edgecnn.cli.app import app
 from edgecnn.errors import UserError
 
 
-@app.command("eval")
 def eval_command(
     model: Annotated[
         Path | None,

@@ -8,11 +8,9 @@ from typing import Annotated
 
 import typer
 
-from edgecnn.cli.app import app
 from edgecnn.runtime.validate import validate_model
 
 
-@app.command("inspect")
 def inspect_model(
     # Not checked by Typer (exists=True): a missing file must give edgecnn's one-line error.
     model: Annotated[Path, typer.Argument(help="The .tflite model file.", show_default=False)],

@@ -10,7 +10,6 @@ import typer
 
 from edgecnn.architectures import model_table
 from edgecnn.architectures.stats import ModelFigures
-from edgecnn.cli.app import app
 
 
 class TaskChoice(StrEnum):
@@ -52,7 +51,6 @@ def format_table(rows: list[ModelFigures]) -> str:
     )
 
 
-@app.command("models")
 def models(
     task: Annotated[
         TaskChoice | None, typer.Option("--task", help="Only list classifiers or only detectors.")

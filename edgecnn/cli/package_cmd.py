@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from edgecnn.cli.app import app
-
 
 class Arch(StrEnum):
     """Target CPU architectures."""
@@ -25,7 +23,6 @@ class Runtime(StrEnum):
     tflite_runtime = "tflite-runtime"
 
 
-@app.command("package")
 def package(
     # Not checked by Typer (exists=True): a missing file must give edgecnn's one-line error.
     model: Annotated[

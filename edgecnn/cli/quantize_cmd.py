@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from edgecnn.cli._progress import progress_bar
-from edgecnn.cli.app import app
 
 
 class QuantMode(StrEnum):
@@ -30,7 +29,6 @@ class IoChoice(StrEnum):
     float = "float"
 
 
-@app.command("quantize")
 def quantize(
     # Not checked by Typer (exists=True): a missing model must give edgecnn's one-line error.
     model: Annotated[Path, typer.Argument(help="The trained MODEL.keras (spec.json next to it).")],

@@ -11,11 +11,9 @@ from typing import Annotated
 
 import typer
 
-from edgecnn.cli.app import app
 from edgecnn.errors import ConfigError
 
 
-@app.command("run")
 def run(
     # Paths are not checked by Typer (exists=True): a missing file must give edgecnn's one-line error.
     config: Annotated[
@@ -84,10 +82,10 @@ def run(
             model, source, jsonl=jsonl, conf=conf, iou=iou, classes=labels, num_threads=threads
         )
     if validate_config:
-        from edgecnn.daemon.loop import check_config
+        from edgecnn.daemon.startup import check_config
 
         typer.echo(check_config(device))
         return
-    from edgecnn.daemon.loop import run_daemon
+    from edgecnn.daemon.startup import run_daemon
 
     raise typer.Exit(run_daemon(device, max_frames=max_frames))

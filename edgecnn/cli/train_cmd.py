@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from edgecnn.cli.app import app
 from edgecnn.errors import UserError
 
 
@@ -54,7 +53,6 @@ def _one_line(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
-@app.command("train")
 def train_command(
     data: Annotated[
         Path | None,

@@ -1,6 +1,8 @@
 """The board-side daemon: source -> runtime -> postprocess -> sinks, under systemd.
 
-* :mod:`~edgecnn.daemon.loop`: :class:`Daemon`, the pipelined loop, and :func:`run_daemon`.
+* :mod:`~edgecnn.daemon.startup`: :func:`run_daemon` and :func:`check_config`; the start-up
+  work done before numpy, OpenCV and the interpreter are imported.
+* :mod:`~edgecnn.daemon.loop`: :class:`Daemon`, the pipelined loop.
 * :mod:`~edgecnn.daemon.state`: :class:`DaemonStats`, the live state sinks read.
 * :mod:`~edgecnn.daemon.notify`: ``sd_notify`` (READY, WATCHDOG, STATUS) without libsystemd.
 * :mod:`~edgecnn.daemon.signals`: SIGTERM / SIGINT to a clean stop.
@@ -16,7 +18,8 @@ from typing import Any
 
 _EXPORTS = {
     "Daemon": "edgecnn.daemon.loop",
-    "run_daemon": "edgecnn.daemon.loop",
+    "run_daemon": "edgecnn.daemon.startup",
+    "check_config": "edgecnn.daemon.startup",
     "DaemonStats": "edgecnn.daemon.state",
     "Health": "edgecnn.daemon.state",
     "Notifier": "edgecnn.daemon.notify",

@@ -1,10 +1,9 @@
-"""Per-frame work around the interpreter: the model's spec, input tensors, and detections.
+"""Per-frame work around the interpreter: input tensors and detections.
 
-:func:`load_spec` reads the spec a model carries (pure Python, no interpreter) or builds
-one from ``model:`` settings for a model without metadata. :class:`FrameProcessor` does
-what :meth:`TFLiteModel.run_frame <edgecnn.runtime.interpreter.TFLiteModel.run_frame>`
-does, split in two so that the daemon can run the halves on other threads than
-inference: :meth:`~FrameProcessor.prepare` (frame to input tensor) and
+:class:`FrameProcessor` does what
+:meth:`TFLiteModel.run_frame <edgecnn.runtime.interpreter.TFLiteModel.run_frame>` does,
+split in two so that the daemon can run the halves on other threads than inference:
+:meth:`~FrameProcessor.prepare` (frame to input tensor, on the capture thread) and
 :meth:`~FrameProcessor.detections` (raw outputs to detections in source-frame pixels).
 """
 
@@ -15,50 +14,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from edgecnn.config.device import DeviceConfig, PostSettings
-from edgecnn.errors import ConfigError
+from edgecnn.config.device import PostSettings
 from edgecnn.postprocess import Letterbox, decode_yolo, filter_detections, topk
 from edgecnn.runtime.interpreter import TFLiteModel, dequantize_tensor
-from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
 from edgecnn.runtime.preprocess import preprocess, preprocess_quantized
-from edgecnn.runtime.resolve import resolve_spec
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.sinks.base import Detection
-
-
-def load_spec(config: DeviceConfig) -> ModelSpec:
-    """The model's spec: its embedded metadata, with ``model:`` settings (if any) applied.
-
-    Raises:
-        ModelError: missing or corrupt file, invalid metadata, or a spec that does not fit.
-        ConfigError: no metadata and ``model.task`` / ``model.labels`` not set.
-    """
-    settings = config.model
-    source = str(settings.path)
-    with open_model_file(settings.path) as data:
-        parsed = parse_model_file(data, source)
-        embedded = spec_from_model(data, parsed, source)
-        inputs = [t.shape for t in parsed.main.input_tensors]
-        outputs = [t.shape for t in parsed.main.output_tensors]
-    overrides = settings.spec_overrides()
-    if embedded is not None and not overrides:
-        return embedded
-    if embedded is None:
-        missing = [k for k in ("task", "labels") if k not in overrides]
-        if overrides.get("task") == "detect" and "anchors" not in overrides:
-            missing.append("anchors")
-        if missing:
-            keys = " and ".join(f"model.{k}" for k in missing)
-            raise ConfigError(
-                f"{config.where('model', 'path')}: {source} has no edgecnn metadata: set {keys}"
-            )
-    return resolve_spec(
-        embedded,
-        **overrides,
-        input_shape=inputs[0] if len(inputs) == 1 else None,
-        output_shapes=outputs,
-        source=source,
-    )
 
 
 def iso_time(ts: float) -> str:

@@ -1,17 +1,23 @@
 """The daemon: source -> runtime -> postprocess -> sinks, pipelined so inference never waits.
 
-Four threads, each handing over through a queue of one or two items:
+Three threads, each handing over through a slot or a queue of one or two items:
 
-1. capture (:class:`~edgecnn.sources.threaded.ThreadedSource`): grabs frames, keeps the newest;
-2. prepare: takes the newest frame and turns it into the input tensor;
-3. main: ``invoke()`` and copying the outputs out, nothing else (the interpreter releases
-   the GIL, so 1, 2 and 4 run meanwhile);
-4. finish: decode, thresholds and NMS, then hands the :class:`FrameResult` to the sinks.
+1. capture (:class:`~edgecnn.sources.threaded.ThreadedSource`): grabs a frame and turns it
+   into the input tensor right there (its ``prepare`` hook), keeps the newest;
+2. main: ``invoke()`` and copying the outputs out, nothing else (the interpreter releases
+   the GIL, so 1 and 3 run meanwhile);
+3. finish: decode, thresholds and NMS, then hands the :class:`FrameResult` to the sinks,
+   which queue it for their own threads.
 
-Start-up: the model's spec is read in pure Python and the thresholds resolved against its
-labels (a bad config fails here, in milliseconds); the model is loaded and run once in a
-child process (:func:`~edgecnn.runtime.validate.validate_model`) while the camera opens;
-then it is loaded here and run once on zeros, and only then ``READY=1`` goes to systemd.
+Every thread and every hand-over costs CPU beside ``invoke()``; on a board whose cores are
+all busy, that is what the loop loses against the interpreter alone, hence only three.
+
+Start-up (:mod:`edgecnn.daemon.startup`): the model's spec is read in pure Python and the
+thresholds resolved against its labels (a bad config fails here, in milliseconds); the
+model is loaded and run once in a child process
+(:func:`~edgecnn.runtime.validate.start_model_check`) while this module is imported, the
+camera opens and the sinks are built; then it is loaded here and run once on zeros, and
+only then ``READY=1`` goes to systemd.
 The main loop sends ``WATCHDOG=1`` while it and the other stages are alive, also while the
 camera is offline (``STATUS=`` says so); a stalled stage stops the pings.
 :meth:`Daemon.stop` (SIGTERM) finishes the frames in flight, flushes the sinks and
@@ -20,7 +26,6 @@ releases the camera.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -31,15 +36,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgecnn.config.device import DeviceConfig
-from edgecnn.daemon.frames import FrameProcessor, iso_time, load_spec
+from edgecnn.daemon.frames import FrameProcessor, iso_time
 from edgecnn.daemon.notify import Notifier
-from edgecnn.daemon.signals import stop_on_signals
+from edgecnn.daemon.startup import Preflight, start_up
 from edgecnn.daemon.state import DaemonStats
 from edgecnn.errors import EdgecnnError
 from edgecnn.postprocess.letterbox import Letterbox
 from edgecnn.runtime.backend import load_backend
 from edgecnn.runtime.interpreter import TFLiteModel
-from edgecnn.runtime.validate import ModelInfo, validate_model
+from edgecnn.runtime.validate import ModelCheck, ModelInfo
 from edgecnn.sinks import build_sink
 from edgecnn.sinks.base import FrameResult, Sink, SinkContext
 from edgecnn.sources import build_source
@@ -53,13 +58,13 @@ _END = object()  # end of the frame stream, passed down the stages
 
 @dataclass
 class _Job:
-    """One frame on its way through the stages."""
+    """One frame on its way through the stages (``tensor`` None: not prepared yet)."""
 
-    number: int
     frame: Frame
-    tensor: np.ndarray
-    box_map: Letterbox
-    pre_ms: float
+    tensor: np.ndarray | None = None
+    box_map: Letterbox | None = None
+    pre_ms: float = 0.0
+    number: int = 0
     infer_ms: float = 0.0
     outputs: list[np.ndarray] = field(default_factory=list)
 
@@ -77,6 +82,9 @@ class Daemon:
         stats: the live state object (default: a new one).
         tick: seconds the stages wait for work before checking for a stop (and the main loop
             for a watchdog ping).
+        preflight: the spec, thresholds and model check already started
+            (:func:`~edgecnn.daemon.startup.run_daemon` does that before importing this
+            module); default: done in :meth:`run`.
 
     Example:
         >>> daemon = Daemon(load_device_config("device.yaml"))
@@ -93,12 +101,15 @@ class Daemon:
         notifier: Notifier | None = None,
         stats: DaemonStats | None = None,
         tick: float = 0.2,
+        preflight: Preflight | None = None,
     ) -> None:
         self.config = config
         self.max_frames = max_frames
         self.notifier = notifier or Notifier.from_env()
         self.stats = stats or DaemonStats(config.device, stale_after=config.source.stall_timeout)
         self.tick = tick
+        self._preflight = preflight
+        self._check: ModelCheck | None = None
         self._source_factory = source_factory or (lambda: build_source(config.source))
         self._stop = threading.Event()
         self._stop_reason = ""
@@ -111,7 +122,6 @@ class Daemon:
         self.model: TFLiteModel | None = None
         self.processor: FrameProcessor | None = None
         self.model_info: ModelInfo | None = None
-        self._q_in: queue.Queue[object] = queue.Queue(maxsize=1)
         self._q_out: queue.Queue[object] = queue.Queue(maxsize=2)
         self._threads: list[threading.Thread] = []
         self.end_reason = ""
@@ -155,15 +165,10 @@ class Daemon:
         cfg = self.config
         started = time.perf_counter()
         self.notifier.status("starting: checking the model")
-        spec = load_spec(cfg)
-        settings = cfg.resolve(spec)
+        early = self._preflight or start_up(cfg)
+        self._check = early.check
+        spec, settings = early.spec, early.settings
         self.stats.set_names(model=spec.name)
-        check = _Background(
-            validate_model,
-            cfg.model.path,
-            timeout=cfg.model.validate_timeout,
-            num_threads=cfg.model.num_threads,
-        )
         first = [self._source_factory()]  # a missing file or bad device name fails here, as config
         context = SinkContext(
             device=cfg.device,
@@ -183,13 +188,14 @@ class Daemon:
             reconnect_max=source_config.reconnect_max,
             realtime=realtime,
             on_status=self._on_source_status,
+            prepare=self._prepare,
         )
         self.stats.set_names(source=self.source.name)
         self.stats.set_counters(self.source.counters)
         self.source.start()
         load_backend(None)  # import the interpreter package while the child checks the model
         # ModelError if the interpreter cannot load or run it; the watchdog is fed meanwhile
-        self.model_info = check.result(self.tick, self._startup_tick)
+        self.model_info = early.check.result(self.tick, self._startup_tick)
         if self.stopping:
             return
         for name, sink in self.sinks:
@@ -216,61 +222,59 @@ class Daemon:
     # -- the stages ------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        assert self.model is not None
-        now = time.monotonic()
-        self._beats = {"prepare": now, "finish": now}
-        self._threads = [
-            threading.Thread(target=self._prepare_stage, name="prepare", daemon=True),
-            threading.Thread(target=self._finish_stage, name="finish", daemon=True),
-        ]
+        assert self.model is not None and self.source is not None
+        self._beats = {"finish": time.monotonic()}
+        self._threads = [threading.Thread(target=self._finish_stage, name="finish", daemon=True)]
         for thread in self._threads:
             thread.start()
-        model = self.model
+        model, source = self.model, self.source
+        number = 0
         try:
             while not self.stopping:
                 self._heartbeat()
                 try:
-                    job = self._q_in.get(timeout=self.tick)
-                except queue.Empty:
-                    continue
-                if job is _END:
+                    job = source.read(timeout=self.tick)
+                    if job is not None and job.tensor is None:  # captured before the model loaded
+                        job = self._prepare(job.frame, job)
+                except EndOfStream:
+                    self.end_reason = "the source ended"
                     break
-                assert isinstance(job, _Job)
+                except Exception as exc:  # from _prepare: a bug, every frame would fail
+                    self._failure = EdgecnnError(f"preparing frame {number + 1} failed: {exc}")
+                    self.stop("preprocessing failed")
+                    break
+                if job is None:
+                    continue
+                number += 1
+                job.number = number
                 t0 = time.perf_counter()
                 model.invoke_raw(job.tensor)
                 job.outputs = model.outputs_raw()
                 job.infer_ms = (time.perf_counter() - t0) * 1000
                 if not self._put(self._q_out, job):
                     break
+                if self.max_frames is not None and number >= self.max_frames:
+                    self.end_reason = f"{number} frames (--max-frames)"
+                    break
         finally:
             self._stop_pipeline()
 
-    def _prepare_stage(self) -> None:
-        assert self.source is not None and self.processor is not None
-        number = 0
-        while not self.stopping:
-            self._beats["prepare"] = time.monotonic()
-            try:
-                frame = self.source.read(timeout=self.tick)
-            except EndOfStream:
-                self.end_reason = "the source ended"
-                break
-            if frame is None:
-                continue
-            t0 = time.perf_counter()
-            try:
-                tensor, box_map = self.processor.prepare(frame.image)
-            except ValueError as exc:  # a frame the preprocessing cannot take: skip it
-                log.warning("skipping a frame: %s", exc)
-                continue
-            number += 1
-            job = _Job(number, frame, tensor, box_map, (time.perf_counter() - t0) * 1000)
-            if not self._put(self._q_in, job, beat="prepare"):
-                return
-            if self.max_frames is not None and number >= self.max_frames:
-                self.end_reason = f"{number} frames (--max-frames)"
-                break
-        self._put(self._q_in, _END, beat="prepare")
+    def _prepare(self, frame: Frame, job: _Job | None = None) -> _Job | None:
+        """The frame's input tensor, on the capture thread (:class:`ThreadedSource` calls this);
+        None for a frame the preprocessing cannot take. Frames captured before the model is
+        loaded are left for the main loop to prepare."""
+        job = job or _Job(frame)
+        processor = self.processor
+        if processor is None:
+            return job
+        t0 = time.perf_counter()
+        try:
+            job.tensor, job.box_map = processor.prepare(frame.image)
+        except ValueError as exc:  # a frame the preprocessing cannot take: skip it
+            log.warning("skipping a frame: %s", exc)
+            return None
+        job.pre_ms = (time.perf_counter() - t0) * 1000
+        return job
 
     def _finish_stage(self) -> None:
         assert self.processor is not None and self.source is not None
@@ -289,6 +293,7 @@ class Daemon:
             t0 = time.perf_counter()
             full = job.frame.full
             size = None if full is None else (full.shape[1], full.shape[0])
+            assert job.box_map is not None
             try:
                 detections = self.processor.detections(job.outputs, job.box_map, size)
             except Exception as exc:  # a bug or outputs that do not fit: every frame would fail
@@ -317,28 +322,21 @@ class Daemon:
                         log.error("sink %s failed: %s", name, exc)
                     failing.add(name)
 
-    def _put(self, q: queue.Queue[object], item: object, beat: str | None = None) -> bool:
+    def _put(self, q: queue.Queue[object], item: object) -> bool:
         """Put ``item`` on ``q``, waiting as long as needed unless the daemon stops (False)."""
-        while True:
-            if beat is not None:
-                self._beats[beat] = time.monotonic()
-            if self.stopping and item is not _END:
-                return False
+        while not self.stopping:
             try:
                 q.put(item, timeout=self.tick)
                 return True
             except queue.Full:
-                if self.stopping and item is _END:
-                    return False
+                continue
+        return False
 
     def _stop_pipeline(self) -> None:
-        """End the prepare stage, let the finish stage drain what was inferred, and join both."""
-        self._stop.set()  # nothing more will be inferred: the prepare stage can stop
+        """Let the finish stage drain what was inferred, and join it."""
+        self._stop.set()
         deadline = time.monotonic() + self.config.stop_timeout / 2
-        prepare, finish = self._threads
-        while prepare.is_alive() and time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):  # prepared, not inferred: dropped; unblocks its put()
-                self._q_in.get(timeout=0.05)
+        (finish,) = self._threads
         try:
             if finish.is_alive():
                 self._q_out.put(_END, timeout=max(0.01, deadline - time.monotonic()))
@@ -400,38 +398,12 @@ class Daemon:
         self.stats.set_status("stopping")
         self.notifier.stopping(f"stopping: {self._stop_reason or self.end_reason or 'done'}")
         self._stop.set()
+        if self._check is not None:
+            self._check.cancel()  # a child still checking the model: nobody waits for it now
         if self.source is not None:
             self.source.stop(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
         _stop_all([sink for _, sink in self._started], deadline)
         self.notifier.close()
-
-
-class _Background:
-    """Run ``fn(*args, **kwargs)`` on a thread; :meth:`result` waits and re-raises its error."""
-
-    def __init__(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
-        self._value: object = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(fn, args, kwargs), name="model-check", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, fn: Callable[..., object], args: tuple, kwargs: dict) -> None:
-        try:
-            self._value = fn(*args, **kwargs)
-        except BaseException as exc:
-            self._error = exc
-
-    def result(self, tick: float = 0.2, on_tick: Callable[[], bool] | None = None) -> object:
-        """The value (None if ``on_tick`` returned True: stop waiting); re-raises the error."""
-        while self._thread.is_alive():
-            self._thread.join(tick)
-            if on_tick is not None and on_tick():
-                return None
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def _name_sinks(built: list[Sink], configs: list[object]) -> list[tuple[str, Sink]]:
@@ -461,43 +433,3 @@ def _stop_one(sink: Sink, timeout: float) -> None:
         sink.stop(timeout=timeout)
     except Exception as exc:
         log.error("stopping sink %s failed: %s", type(sink).__name__, exc)
-
-
-def run_daemon(config: DeviceConfig, max_frames: int | None = None) -> int:
-    """Run the daemon in this (main) thread until SIGTERM / SIGINT, the end of the source or
-    ``max_frames``; returns the exit code (0).
-
-    Raises:
-        ConfigError, ModelError: the config or the model is unusable (the CLI exits 2).
-    """
-    daemon = Daemon(config, max_frames=max_frames)
-    with stop_on_signals(daemon.stop):
-        return daemon.run()
-
-
-def check_config(config: DeviceConfig) -> str:
-    """What ``--validate-config`` does: resolve the thresholds against the model's labels,
-    check the model in a child process, and build (not start) the source and the sinks.
-
-    Returns:
-        A one-line summary.
-
-    Raises:
-        ConfigError, ModelError: what is wrong, in one line.
-    """
-    spec = load_spec(config)
-    config.resolve(spec)
-    info = validate_model(
-        config.model.path, timeout=config.model.validate_timeout, num_threads=config.model.num_threads
-    )
-    source = build_source(config.source)
-    context = SinkContext(
-        device=config.device, model=spec.name, labels=tuple(spec.labels), state_dir=config.state_path
-    )
-    for sink_config in config.sinks:
-        build_sink(sink_config, context)
-    sinks = ", ".join(str(getattr(s, "type", "?")) for s in config.sinks) or "none"
-    return (
-        f"config OK: device {config.device}; model {spec.name} ({spec.task}, {spec.num_classes} labels, "
-        f"input {info.input_shape} {info.input_dtype}); source {source.name}; sinks {sinks}"
-    )

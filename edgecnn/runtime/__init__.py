@@ -16,7 +16,7 @@ _EXPORTS = {
     "Backend": "edgecnn.runtime.backend",
     "load_backend": "edgecnn.runtime.backend",
     "TFLiteModel": "edgecnn.runtime.interpreter",
-    "TensorInfo": "edgecnn.runtime.interpreter",
+    "TensorInfo": "edgecnn.runtime.tensors",
     "read_spec": "edgecnn.runtime.metadata",
     "preprocess": "edgecnn.runtime.preprocess",
     "preprocess_quantized": "edgecnn.runtime.preprocess",

@@ -14,10 +14,7 @@ A long-running process should check a model with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -25,58 +22,12 @@ from edgecnn.errors import ModelError
 from edgecnn.postprocess.letterbox import Letterbox
 from edgecnn.runtime.backend import load_backend
 from edgecnn.runtime.metadata import read_spec
-from edgecnn.runtime.preprocess import QUANTIZED_DTYPES, preprocess, preprocess_quantized, quantize
+from edgecnn.runtime.preprocess import preprocess, preprocess_quantized, quantize
 from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
 from edgecnn.runtime.spec import ModelSpec
+from edgecnn.runtime.tensors import QUANTIZED_DTYPES, TensorInfo
 
 _IO_DTYPES = ("float32", *QUANTIZED_DTYPES)
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """An input or output tensor: name, interpreter index, shape, dtype name and per-tensor
-    quantisation (``scale`` 0 means not quantised)."""
-
-    name: str
-    index: int
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float = 0.0
-    zero_point: int = 0
-
-    @property
-    def quantized(self) -> bool:
-        """True for int8/uint8 tensors."""
-        return self.dtype in QUANTIZED_DTYPES
-
-    @property
-    def effective_scale(self) -> float:
-        """The scale to (de)quantise with: an integer tensor without parameters counts as scale 1."""
-        return self.scale or 1.0
-
-    @classmethod
-    def from_details(cls, details: Mapping[str, Any]) -> TensorInfo:
-        """Build from an entry of ``Interpreter.get_input_details()`` / ``get_output_details()``."""
-        params = details.get("quantization_parameters") or {}
-        scales = list(np.asarray(params.get("scales", ())).ravel())
-        zero_points = list(np.asarray(params.get("zero_points", ())).ravel())
-        if len(scales) > 1:
-            raise ModelError(
-                f"tensor {details['name']!r} is quantised per channel; edgecnn supports per-tensor "
-                "quantisation of inputs and outputs only"
-            )
-        return cls(
-            name=str(details["name"]),
-            index=int(details["index"]),
-            shape=tuple(int(d) for d in details["shape"]),
-            dtype=np.dtype(details["dtype"]).name,
-            scale=float(scales[0]) if scales else 0.0,
-            zero_point=int(zero_points[0]) if zero_points else 0,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {**asdict(self), "shape": list(self.shape)}
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -24,9 +24,7 @@ import numpy as np
 
 from edgecnn.postprocess.letterbox import Letterbox, letterbox, stretch
 from edgecnn.runtime.spec import InputSpec
-
-#: Integer tensor types the runtime quantises to, with their value ranges.
-QUANTIZED_DTYPES: dict[str, tuple[int, int]] = {"int8": (-128, 127), "uint8": (0, 255)}
+from edgecnn.runtime.tensors import QUANTIZED_DTYPES
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str | np.dtype) -> np.ndarray:

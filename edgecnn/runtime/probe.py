@@ -1,11 +1,14 @@
 """Child-process model check: load a ``.tflite``, allocate, invoke once on zeros, report JSON.
 
 :func:`edgecnn.runtime.validate.validate_model` runs this module as
-``python -m edgecnn.runtime.probe MODEL [--num-threads N]``, because a corrupt model can
-crash the interpreter (a segfault) and that must end this child, not the long-running
+``python -m edgecnn.runtime.probe MODEL [--num-threads N] [--ops]``, because a corrupt model
+can crash the interpreter (a segfault) and that must end this child, not the long-running
 parent. The result is one stdout line, :data:`MARKER` followed by JSON: the backend, the
-input and output tensors and the operators, or ``{"error": ..., "kind": ...}`` with exit
-code 1.
+input and output tensors and, with ``--ops``, the operators (that takes a second
+interpreter), or ``{"error": ..., "kind": ...}`` with exit code 1.
+
+The daemon waits for this child before it loads the model, so it imports only what the
+check needs: numpy and the interpreter package (no OpenCV, no pydantic).
 """
 
 from __future__ import annotations
@@ -15,11 +18,9 @@ import json
 import sys
 from typing import Any
 
-import numpy as np
-
 from edgecnn.errors import EdgecnnError
 from edgecnn.runtime.backend import Backend, load_backend
-from edgecnn.runtime.interpreter import TensorInfo
+from edgecnn.runtime.tensors import TensorInfo
 
 MARKER = "edgecnn-probe:"
 
@@ -38,8 +39,11 @@ def _op_names(backend: Backend, path: str) -> list[str]:
         return []
 
 
-def probe(path: str, num_threads: int | None = None) -> dict[str, Any]:
-    """Load, allocate and invoke the model once on zeros; describe its tensors and operators."""
+def probe(path: str, num_threads: int | None = None, ops: bool = True) -> dict[str, Any]:
+    """Load, allocate and invoke the model once on zeros; describe its tensors (and, with
+    ``ops``, its operators; an empty list otherwise)."""
+    import numpy as np  # imported by every interpreter package anyway
+
     backend = load_backend()
     interpreter = backend.make_interpreter(path, num_threads)
     interpreter.allocate_tensors()
@@ -53,7 +57,7 @@ def probe(path: str, num_threads: int | None = None) -> dict[str, Any]:
         "backend_version": backend.version,
         "inputs": [info.to_dict() for info in inputs],
         "outputs": [info.to_dict() for info in outputs],
-        "ops": _op_names(backend, path),
+        "ops": _op_names(backend, path) if ops else [],
     }
 
 
@@ -62,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edgecnn.runtime.probe", description=__doc__)
     parser.add_argument("model")
     parser.add_argument("--num-threads", type=int, default=None)
+    parser.add_argument("--ops", action="store_true", help="also list the operators")
     args = parser.parse_args(argv)
     try:
-        result = probe(args.model, args.num_threads)
+        result = probe(args.model, args.num_threads, ops=args.ops)
         code = 0
     except EdgecnnError as exc:  # no backend, unsupported tensors: edgecnn's own message
         result, code = {"error": str(exc), "kind": "edgecnn"}, 1

@@ -11,6 +11,9 @@ model can crash them, and a truncated file made ai-edge-litert 2.2 segfault. So
 2. In a child process (``python -m edgecnn.runtime.probe``): the interpreter loads the
    model, allocates tensors and runs once on zeros. A crash (a signal), a timeout or an
    error there becomes one :class:`~edgecnn.errors.ModelError` line here.
+
+:func:`start_model_check` does stage 1 and starts stage 2 without waiting for it, so that
+a caller can do other start-up work while the child runs (:class:`ModelCheck`).
 """
 
 from __future__ import annotations
@@ -20,18 +23,20 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import edgecnn
 from edgecnn.errors import ModelError
-from edgecnn.runtime.interpreter import TensorInfo
 from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
 from edgecnn.runtime.probe import MARKER
 from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
 from edgecnn.runtime.spec import ModelSpec
+from edgecnn.runtime.tensors import TensorInfo
 
 PROBE_MODULE = "edgecnn.runtime.probe"
 
@@ -46,7 +51,7 @@ class ModelInfo:
     backend_version: str
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
-    ops: tuple[str, ...]  # builtin operator names in execution order (empty if not available)
+    ops: tuple[str, ...]  # builtin operator names in execution order (empty: not asked for or not available)
     metadata_names: tuple[str, ...]  # names of all flatbuffer metadata entries
     spec: ModelSpec | None
 
@@ -132,6 +137,7 @@ def validate_model(
     expect_spec: bool = False,
     timeout: float = 60.0,
     num_threads: int | None = None,
+    ops: bool = True,
 ) -> ModelInfo:
     """Check that a ``.tflite`` file loads and runs, without risking this process.
 
@@ -140,6 +146,8 @@ def validate_model(
         expect_spec: require edgecnn metadata.
         timeout: seconds the child process may take to load and run the model once.
         num_threads: interpreter threads in the child.
+        ops: list the operators (:attr:`ModelInfo.ops`; the child builds a second
+            interpreter for it).
 
     Returns:
         The model's :class:`ModelInfo`.
@@ -147,6 +155,27 @@ def validate_model(
     Raises:
         ModelError: one line saying what is wrong (missing, not TFLite, truncated, corrupt,
             metadata invalid or not matching the tensors, interpreter error, crash, timeout).
+    """
+    info = start_model_check(path, expect_spec, timeout, num_threads, ops).result()
+    assert info is not None  # only a stop through on_tick gives None
+    return info
+
+
+def start_model_check(
+    path: str | Path,
+    expect_spec: bool = False,
+    timeout: float = 60.0,
+    num_threads: int | None = None,
+    ops: bool = True,
+) -> ModelCheck:
+    """:func:`validate_model` without waiting: stage 1 now, stage 2 started in a child process.
+
+    The caller does other work meanwhile (the daemon opens the camera and imports the
+    interpreter) and then waits with :meth:`ModelCheck.result`. Arguments as for
+    :func:`validate_model`.
+
+    Raises:
+        ModelError: stage 1 failed, or the child cannot be started.
     """
     source = str(path)
     with open_model_file(path) as data:
@@ -160,18 +189,19 @@ def validate_model(
     if spec is not None:
         outputs = [t.shape for t in main.output_tensors]
         check_spec_matches_model(spec, main.input_tensors[0].shape, outputs, source)
-    result = _run_probe(source, timeout, num_threads)
-    return ModelInfo(
+    partial = ModelInfo(
         path=source,
         size=parsed.size,
-        backend=result["backend"],
-        backend_version=result["backend_version"],
-        inputs=tuple(TensorInfo(**{**t, "shape": tuple(t["shape"])}) for t in result["inputs"]),
-        outputs=tuple(TensorInfo(**{**t, "shape": tuple(t["shape"])}) for t in result["outputs"]),
-        ops=tuple(result["ops"]),
+        backend="",
+        backend_version="",
+        inputs=(),
+        outputs=(),
+        ops=(),
         metadata_names=tuple(name for name, _ in parsed.metadata),
         spec=spec,
     )
+    command = probe_command(source, num_threads) + (["--ops"] if ops else [])
+    return ModelCheck(partial, command, timeout)
 
 
 def probe_command(path: str, num_threads: int | None = None) -> list[str]:
@@ -182,40 +212,111 @@ def probe_command(path: str, num_threads: int | None = None) -> list[str]:
     return command
 
 
-def _run_probe(source: str, timeout: float, num_threads: int | None) -> dict[str, Any]:
-    env = dict(os.environ)
-    # The child must import this same edgecnn, installed or not.
-    package_root = str(Path(edgecnn.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    try:
-        proc = subprocess.run(
-            probe_command(source, num_threads),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=env,
-            check=False,
+class ModelCheck:
+    """Stage 2 of :func:`validate_model`, running in a child process.
+
+    Args:
+        partial: what stage 1 found (the interpreter's fields still empty).
+        command: the child's command line.
+        timeout: seconds the child may take, from now.
+
+    Raises:
+        ModelError: the child cannot be started.
+    """
+
+    def __init__(self, partial: ModelInfo, command: list[str], timeout: float) -> None:
+        self._partial = partial
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._outcome: ModelInfo | ModelError | None = None
+        env = dict(os.environ)
+        # The child must import this same edgecnn, installed or not.
+        package_root = str(Path(edgecnn.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        try:
+            self._proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                env=env,
+            )
+        except OSError as exc:
+            raise ModelError(
+                f"{partial.path}: cannot start the model check: {exc.strerror or exc}"
+            ) from None
+
+    def result(
+        self, tick: float | None = None, on_tick: Callable[[], bool] | None = None
+    ) -> ModelInfo | None:
+        """Wait for the child and return the model's :class:`ModelInfo`.
+
+        Args:
+            tick: seconds between calls of ``on_tick`` while waiting.
+            on_tick: called every ``tick`` seconds; when it returns True, the child is ended
+                and None returned (the caller is stopping).
+
+        Raises:
+            ModelError: what is wrong, in one line (interpreter error, crash, timeout).
+        """
+        while self._outcome is None:
+            remaining = self._deadline - time.monotonic()
+            try:
+                stdout, stderr = self._proc.communicate(
+                    timeout=max(0.0, remaining if tick is None else min(tick, remaining))
+                )
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= self._deadline:
+                    self.cancel()
+                    self._outcome = ModelError(
+                        f"{self._partial.path}: the TFLite interpreter did not load and run it "
+                        f"within {self._timeout:g} s"
+                    )
+                elif on_tick is not None and on_tick():
+                    self.cancel()
+                    return None
+                continue
+            try:
+                self._outcome = self._info(self._proc.returncode, stdout, stderr)
+            except ModelError as exc:
+                self._outcome = exc
+        if isinstance(self._outcome, ModelError):
+            raise self._outcome
+        return self._outcome
+
+    def cancel(self) -> None:
+        """End the child if it still runs (safe to call more than once)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+
+    def _info(self, returncode: int, stdout: str, stderr: str) -> ModelInfo:
+        source = self._partial.path
+        if returncode < 0:
+            raise ModelError(_crash_message(source, -returncode))
+        payload = _payload(stdout)
+        if payload is None:
+            lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+            detail = lines[-1] if lines else f"exit code {returncode}, no output"
+            raise ModelError(f"{source}: the model check failed: {detail}")
+        if "error" in payload:
+            if payload.get("kind") == "edgecnn":
+                raise ModelError(f"{source}: {payload['error']}")
+            raise ModelError(f"{source}: the TFLite interpreter could not load it: {payload['error']}")
+        return replace(
+            self._partial,
+            backend=payload["backend"],
+            backend_version=payload["backend_version"],
+            inputs=tuple(_tensor(t) for t in payload["inputs"]),
+            outputs=tuple(_tensor(t) for t in payload["outputs"]),
+            ops=tuple(payload["ops"]),
         )
-    except subprocess.TimeoutExpired:
-        raise ModelError(
-            f"{source}: the TFLite interpreter did not load and run it within {timeout:g} s"
-        ) from None
-    except OSError as exc:
-        raise ModelError(f"{source}: cannot start the model check: {exc.strerror or exc}") from None
-    if proc.returncode < 0:
-        raise ModelError(_crash_message(source, -proc.returncode))
-    payload = _payload(proc.stdout)
-    if payload is None:
-        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-        detail = lines[-1] if lines else f"exit code {proc.returncode}, no output"
-        raise ModelError(f"{source}: the model check failed: {detail}")
-    if "error" in payload:
-        if payload.get("kind") == "edgecnn":
-            raise ModelError(f"{source}: {payload['error']}")
-        raise ModelError(f"{source}: the TFLite interpreter could not load it: {payload['error']}")
-    return payload
+
+
+def _tensor(fields: dict[str, Any]) -> TensorInfo:
+    return TensorInfo(**{**fields, "shape": tuple(fields["shape"])})
 
 
 def _crash_message(source: str, signum: int) -> str:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # only the annotations need numpy: configs validate without it
+    import numpy as np
 
 
 @dataclass(frozen=True)

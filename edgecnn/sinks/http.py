@@ -35,13 +35,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from edgecnn.daemon.state import DaemonStats
 from edgecnn.errors import ConfigError
 from edgecnn.sinks.base import FrameResult, Sink
-from edgecnn.sinks.draw import draw_detections, encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +126,10 @@ class _Preview:
                 return None  # no newer frame in time, or the daemon is stopping
 
     def _encode(self, result: FrameResult) -> bytes:
+        import cv2  # with the first encoded frame: configs validate without OpenCV
+
+        from edgecnn.sinks.draw import draw_detections, encode_jpeg
+
         assert result.image is not None
         image = draw_detections(result.image, result.detections)
         width = self._config.max_width

@@ -26,7 +26,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgecnn.sinks.base import FrameResult, Sink
-from edgecnn.sinks.draw import draw_detections, encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +143,8 @@ class SnapshotSink(Sink):
                 log.error("snapshots: cannot write to %s: %s", self.directory, exc)
 
     def _write(self, result: FrameResult, labels: list[str]) -> None:
+        from edgecnn.sinks.draw import draw_detections, encode_jpeg  # OpenCV: not needed to validate
+
         assert result.image is not None
         image = draw_detections(result.image, result.detections) if self.config.draw_boxes else result.image
         data = encode_jpeg(image, self.config.jpeg_quality)

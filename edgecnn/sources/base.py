@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgecnn.errors import EdgecnnError
+
+if TYPE_CHECKING:  # numpy loads with the first frame: configs validate without it
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class Source(abc.ABC):
 
 def frame_problem(frame: object) -> str | None:
     """Why ``frame`` is not a usable frame (None when it is): missing, empty, wrong type or shape."""
+    import numpy as np
+
     if not isinstance(frame, Frame):
         return f"the source returned {type(frame).__name__}, not a Frame"
     image = frame.image

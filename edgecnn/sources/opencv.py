@@ -21,15 +21,17 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import cv2
-import numpy as np
 from pydantic import Field, field_validator
 
 from edgecnn.errors import ConfigError
 from edgecnn.sources.base import EndOfStream, Frame, Source, SourceError, SourceSettings
+
+if TYPE_CHECKING:  # OpenCV and numpy load when a source opens: configs validate without them
+    import cv2
+    import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 Kind = Literal["device", "stream", "images", "file"]
@@ -166,6 +168,8 @@ class OpenCVSource(Source):
         self._cap = cap
 
     def _open(self) -> cv2.VideoCapture:
+        import cv2
+
         cfg = self.config
         if self.kind == "device":
             params: list[int] = []
@@ -196,6 +200,8 @@ class OpenCVSource(Source):
         return frame
 
     def _read_capture(self) -> np.ndarray:
+        import cv2
+
         if self._cap is None:
             raise SourceError(f"{self.name} is not open")
         ok, image = self._cap.read()
@@ -211,6 +217,8 @@ class OpenCVSource(Source):
         raise SourceError(f"no frame from {self.name}")
 
     def _read_images(self) -> np.ndarray:
+        import cv2
+
         for _ in range(len(self._files)):
             if self._next >= len(self._files):
                 if not self.config.loop:

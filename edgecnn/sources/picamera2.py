@@ -21,19 +21,20 @@ This module cannot be tested without the camera; the API calls follow picamera2'
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import cv2
-import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from edgecnn.sources.base import Frame, Source, SourceError, SourceSettings
 
-#: lores formats and how to turn them into BGR (None: already BGR in memory)
-_TO_BGR: dict[str, int | None] = {
-    "YUV420": cv2.COLOR_YUV2BGR_I420,
+if TYPE_CHECKING:  # OpenCV and numpy load when the camera starts: configs validate without them
+    import numpy as np
+
+#: lores formats and the ``cv2.cvtColor`` code that turns them into BGR (None: already BGR in memory)
+_TO_BGR: dict[str, str | None] = {
+    "YUV420": "COLOR_YUV2BGR_I420",
     "RGB888": None,
-    "BGR888": cv2.COLOR_RGB2BGR,
+    "BGR888": "COLOR_RGB2BGR",
 }
 
 
@@ -132,11 +133,14 @@ class Picamera2Source(Source):
         return frame
 
     def _to_bgr(self, array: np.ndarray) -> np.ndarray:
+        import cv2
+        import numpy as np
+
         code = _TO_BGR[self.config.lores_format]
         width, height = self.config.lores_size
         if code is None:
             return array  # make_array already dropped any stride padding of RGB formats
-        bgr = cv2.cvtColor(array, code)
+        bgr = cv2.cvtColor(array, getattr(cv2, code))
         return np.ascontiguousarray(bgr[:height, :width])  # YUV420 rows may carry stride padding
 
     def stop(self) -> None:

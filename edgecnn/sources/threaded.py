@@ -16,7 +16,11 @@
   its call finally returns; at most ``max_hung`` of them may be pending, so threads and
   file descriptors do not pile up when a camera keeps hanging;
 * reports ``online`` / ``offline`` / ``ended`` / ``stopped`` transitions through
-  ``on_status(state, detail)``, called from its own threads (keep it quick).
+  ``on_status(state, detail)``, called from its own threads (keep it quick);
+* with ``prepare``, runs it on every good frame on the capture thread and hands over what
+  it returns, so that work on a frame (the daemon turns it into the input tensor) overlaps
+  inference without a thread and a hand-over of its own. ``prepare`` returns None to skip
+  a frame; an exception it raises is re-raised by :meth:`ThreadedSource.read`.
 """
 
 from __future__ import annotations
@@ -25,12 +29,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from edgecnn.sources.base import EndOfStream, Frame, Source, frame_problem
 
 log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An exception ``prepare`` raised, handed over in place of the frame."""
+
+    error: Exception
 
 
 def _one_line(exc: BaseException) -> str:
@@ -50,6 +63,8 @@ class ThreadedSource:
         realtime: drop frames nobody took in time (True) or wait until they are taken (False).
         on_status: called with ``(state, detail)`` on every state change.
         max_hung: hung workers allowed to linger before no new one is started.
+        prepare: run on each good frame on the capture thread; :meth:`read` returns its
+            result instead of the frame (None: skip the frame).
 
     Example:
         >>> src = ThreadedSource(lambda: OpenCVSource(OpenCVConfig(type="opencv", input=0)))
@@ -69,6 +84,7 @@ class ThreadedSource:
         realtime: bool = True,
         on_status: StatusCallback | None = None,
         max_hung: int = 2,
+        prepare: Callable[[Frame], Any] | None = None,
     ) -> None:
         self.name = name
         self.stall_timeout = stall_timeout
@@ -78,11 +94,12 @@ class ThreadedSource:
         self.max_hung = max_hung
         self._factory = factory
         self._on_status = on_status
+        self._prepare = prepare
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._gen = 0  # the current worker's generation; older workers are abandoned
         self._op: tuple[int, str, float] | None = None  # (generation, "open"/"read", start) in progress
-        self._slot: Frame | None = None
+        self._slot: Any = None  # a frame (or what prepare made of it) not read yet
         self._ended = False
         self._state = "starting"
         self._detail = ""
@@ -139,23 +156,26 @@ class ThreadedSource:
         )
         self._supervisor.start()
 
-    def read(self, timeout: float | None = None) -> Frame | None:
-        """The newest frame not read yet; None if none arrives within ``timeout`` seconds.
+    def read(self, timeout: float | None = None) -> Any:
+        """The newest frame not read yet (with ``prepare``: what it returned for the frame);
+        None if none arrives within ``timeout`` seconds.
 
         Raises:
             EndOfStream: the source ended (a file without ``loop``) and every frame was read.
+            Exception: what ``prepare`` raised.
         """
         with self._cond:
             self._cond.wait_for(
                 lambda: self._slot is not None or self._ended or self._stopping.is_set(), timeout
             )
-            frame, self._slot = self._slot, None
-            if frame is not None:
+            item, self._slot = self._slot, None
+            if item is not None:
                 self._cond.notify_all()  # a worker waiting to hand over (not realtime) may go on
-                return frame
-            if self._ended:
+            elif self._ended:
                 raise EndOfStream(self.name)
-            return None
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the threads and release the source; a worker stuck in a read is abandoned."""
@@ -224,8 +244,10 @@ class ThreadedSource:
                 else:
                     self._end(gen)
                     problem = frame_problem(frame)
-                    if problem is None and self._hand_over(gen, frame):
-                        continue
+                    if problem is None:
+                        item = self._prepared(frame)
+                        if item is None or self._hand_over(gen, item):
+                            continue
                 if not self._current(gen):
                     break
                 if problem is not None:
@@ -260,8 +282,17 @@ class ThreadedSource:
             self.name = source.name
         return source
 
-    def _hand_over(self, gen: int, frame: Frame) -> bool:
-        """Put ``frame`` in the slot (dropping an unread one if realtime); False if abandoned."""
+    def _prepared(self, frame: Frame) -> Any:
+        """``prepare(frame)`` (the frame itself without ``prepare``); an exception, wrapped."""
+        if self._prepare is None:
+            return frame
+        try:
+            return self._prepare(frame)
+        except Exception as exc:  # not the source's fault: the consumer decides
+            return _Failed(exc)
+
+    def _hand_over(self, gen: int, item: Any) -> bool:
+        """Put ``item`` in the slot (dropping an unread one if realtime); False if abandoned."""
         came_back = False
         with self._cond:
             if not self.realtime:
@@ -270,7 +301,7 @@ class ThreadedSource:
                 return False
             if self._slot is not None:
                 self.dropped += 1
-            self._slot = frame
+            self._slot = item
             self.frames += 1
             self._delay = self.reconnect_initial
             if self._state != "online":

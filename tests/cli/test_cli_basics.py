@@ -1,7 +1,10 @@
-"""The CLI skeleton: help, version, exit codes, and docs that list every command."""
+"""The CLI skeleton: help, version, exit codes, docs that list every command, and commands
+imported only when they are used."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +69,40 @@ def test_unknown_option_exits_2_with_usage_error() -> None:
     assert proc.returncode == 2
     assert "No such option" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# Records the modules loaded by the time the process exits (also on SystemExit from the CLI).
+CLI_WITH_MODULES = """
+import atexit, json, os, sys
+atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write(json.dumps(sorted(sys.modules))))
+from edgecnn.cli import main
+main()
+"""
+
+
+def _modules_after(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODULES_OUT": str(out)}
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_WITH_MODULES, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    return proc, json.loads(out.read_text())
+
+
+def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
+    """``edgecnn run`` on a board must not pay for the other commands' imports (datasets,
+    the model zoo, TensorFlow), nor for numpy, OpenCV or the interpreter before it works."""
+    proc, loaded = _modules_after(tmp_path, "run", "--help")
+    assert proc.returncode == 0 and "--config" in proc.stdout, proc.stderr
+    commands = [m for m in loaded if m.startswith("edgecnn.cli.") and m.endswith("_cmd")]
+    assert commands == ["edgecnn.cli.run_cmd"]
+    heavy = ("numpy", "cv2", "ai_edge_litert", "tflite_runtime", "tensorflow", "keras", "edgecnn.data")
+    assert [m for m in loaded if m.startswith(heavy)] == []
+
+
+def test_the_command_table_matches_the_modules() -> None:
+    """Every command module of the package is in COMMANDS (which is all ``edgecnn --help`` knows)."""
+    from edgecnn.cli.app import COMMANDS
+
+    modules = sorted(p.stem for p in (ROOT / "edgecnn" / "cli").glob("*_cmd.py"))
+    assert sorted({target.split(":")[0].rsplit(".", 1)[1] for target in COMMANDS.values()}) == modules

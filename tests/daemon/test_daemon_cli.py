@@ -7,6 +7,7 @@ TFLiteModel + post-processing by hand); classifiers give top-k labels; SIGTERM s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -232,6 +233,47 @@ def test_validate_config(
     )
 
 
+# Records the modules loaded by the time the process exits (also on SystemExit from the CLI).
+CLI_WITH_MODULES = """
+import atexit, json, os, sys
+atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write(json.dumps(sorted(sys.modules))))
+from edgecnn.cli import main
+main()
+"""
+HEAVY = ("numpy", "cv2", "ai_edge_litert", "tflite_runtime", "tensorflow", "keras")
+
+
+@pytest.mark.parametrize("case", ["bad_config", "bad_label", "truncated_model"])
+def test_a_bad_config_or_model_exits_2_before_the_heavy_imports(
+    tiny_models: dict[str, Path],
+    video_file: Path,
+    tmp_path: Path,
+    config_file: Callable[..., Path],
+    case: str,
+) -> None:
+    """Validation comes first: no numpy, OpenCV or interpreter is imported for a run that fails it."""
+    model = tiny_models["det"]
+    if case == "truncated_model":
+        model = tmp_path / "truncated.tflite"
+        model.write_bytes(tiny_models["det"].read_bytes()[:500])
+    extra = {"bad_config": "thresholds: 2\n", "bad_label": "classes: [bus]\n"}.get(case, "")
+    config = config_file(f"model: {{path: {model}}}\nsource: {{type: opencv, input: {video_file}}}\n" + extra)
+    modules = tmp_path / "modules.json"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "MODULES_OUT": str(modules)}
+    env.pop("EDGECNN_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_WITH_MODULES, "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    _one_line_error(proc)
+    loaded = json.loads(modules.read_text())
+    assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
+    assert "edgecnn.daemon.loop" not in loaded
+
+
 RUN_WITHOUT_TF = """
 import json, sys
 import edgecnn.cli.run_cmd
@@ -266,7 +308,7 @@ def test_the_daemon_never_imports_tensorflow(
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    loaded = __import__("json").loads(proc.stdout.splitlines()[-1])
+    loaded = json.loads(proc.stdout.splitlines()[-1])
     assert "edgecnn.daemon.loop" in loaded and "ai_edge_litert" in {m.split(".")[0] for m in loaded}
     assert [m for m in loaded if m.split(".")[0] in ("tensorflow", "keras")] == []
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 3
@@ -280,9 +322,9 @@ def test_a_model_without_metadata_runs_with_settings_from_the_config(
     jsonl: Any,
 ) -> None:
     from edgecnn.config.device import load_device_config
-    from edgecnn.daemon.frames import load_spec
     from edgecnn.daemon.loop import Daemon
     from edgecnn.daemon.notify import Notifier
+    from edgecnn.daemon.startup import load_spec
     from edgecnn.errors import ConfigError
 
     source = f"source: {{type: opencv, input: {video_file}}}\n"

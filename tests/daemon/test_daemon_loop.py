@@ -245,3 +245,24 @@ def test_a_post_processing_failure_stops_the_daemon_with_one_error(
         daemon.run()
     assert len(calls) == 1 and time.monotonic() - started < 30
     assert fake_camera["closes"] == fake_camera["opens"]  # the camera was released on the way out
+
+
+def test_a_preprocessing_failure_stops_the_daemon_with_one_error(
+    tiny_models: dict[str, Path], fake_camera: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgecnn.daemon.frames import FrameProcessor
+    from edgecnn.errors import EdgecnnError
+
+    def broken(self: FrameProcessor, image: Any) -> Any:
+        raise IndexError("no such channel")
+
+    monkeypatch.setattr(FrameProcessor, "prepare", broken)
+    daemon = Daemon(
+        _config(tiny_models["det"], tmp_path / "d.jsonl"),
+        source_factory=fake_camera["factory"],
+        notifier=Notifier(),
+    )
+    with pytest.raises(EdgecnnError, match="preparing frame 1 failed: no such channel"):
+        daemon.run()
+    assert daemon.stats.frames == 0
+    assert fake_camera["closes"] == fake_camera["opens"]

@@ -189,6 +189,41 @@ def test_not_realtime_hands_over_every_frame_in_order(fake_camera: dict[str, Any
         assert src.counters()["dropped"] == 0
 
 
+def test_prepare_runs_on_the_capture_thread_and_its_result_is_handed_over(
+    fake_camera: dict[str, Any],
+) -> None:
+    """What the daemon uses to turn frames into input tensors while inference runs."""
+    fake_camera["delay"] = 0.0
+
+    def prepare(frame: Frame) -> tuple[int, str] | None:
+        if frame.index % 3 == 0:
+            return None  # skipped: never handed over
+        return frame.index, threading.current_thread().name
+
+    src, _ = _source(fake_camera, realtime=False, prepare=prepare)
+    with src:
+        got = _read_n(src, 10)
+    indexes = [index for index, _ in got]  # type: ignore[misc]
+    assert indexes == [i for i in range(indexes[0], indexes[-1] + 1) if i % 3]
+    threads = {name for _, name in got}  # type: ignore[misc]
+    assert len(threads) == 1 and threads != {threading.current_thread().name}
+    assert next(iter(threads)).startswith("source-fake")
+
+
+def test_an_error_in_prepare_is_raised_by_read(fake_camera: dict[str, Any]) -> None:
+    def prepare(frame: Frame) -> Frame:
+        if frame.index == 2:
+            raise RuntimeError("prepare is broken")
+        return frame
+
+    src, _ = _source(fake_camera, realtime=False, prepare=prepare)
+    with src:
+        assert src.read(timeout=5.0) is not None
+        with pytest.raises(RuntimeError, match="prepare is broken"):
+            src.read(timeout=5.0)
+        assert src.counters()["failures"] == 0  # not the camera's fault
+
+
 def test_end_of_stream_after_the_last_frame() -> None:
     class ThreeFrames(Source):
         name = "three"

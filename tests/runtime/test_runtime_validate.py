@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +21,9 @@ from edgecnn.errors import ModelError
 from edgecnn.quantize.metadata_writer import write_spec
 from edgecnn.runtime import validate as validate_module
 from edgecnn.runtime.flatbuffer import root_table
+from edgecnn.runtime.probe import MARKER
 from edgecnn.runtime.spec import InputSpec, ModelSpec
-from edgecnn.runtime.validate import validate_model
+from edgecnn.runtime.validate import start_model_check, validate_model
 
 Damage = Callable[[bytes], bytes]
 
@@ -124,6 +128,46 @@ def test_interpreter_error_in_the_child(tiny_tflite: dict[str, Path], tmp_path: 
     assert "\n" not in str(info.value)
 
 
+PROBE_WITH_MODULES = """
+import json, runpy, sys
+sys.argv = ["probe", *sys.argv[1:]]
+try:
+    runpy.run_module("edgecnn.runtime.probe", run_name="__main__")
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.tf
+def test_the_child_imports_only_the_interpreter(tiny_tflite_spec: dict[str, Path]) -> None:
+    """The daemon waits for this child: it must not pay for OpenCV, pydantic or post-processing."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("EDGECNN_TFLITE_BACKEND", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE_WITH_MODULES, str(tiny_tflite_spec["det_int8"])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    *_, result, modules = proc.stdout.splitlines()
+    assert result.startswith(MARKER) and json.loads(result[len(MARKER) :])["ops"] == []  # no --ops
+    loaded = json.loads(modules)
+    assert "ai_edge_litert" in loaded
+    unwanted = ("cv2", "pydantic", "yaml", "edgecnn.postprocess", "edgecnn.runtime.interpreter", "tensorflow")
+    assert [m for m in loaded if m.startswith(unwanted)] == []
+
+
+@pytest.mark.tf
+def test_a_check_started_in_the_background_gives_the_same_info(tiny_tflite: dict[str, Path]) -> None:
+    check = start_model_check(tiny_tflite["det_int8"], ops=False)
+    info = check.result()
+    assert info is not None and info.ops == ()  # ops=False: no second interpreter in the child
+    assert info == replace(validate_model(tiny_tflite["det_int8"]), ops=())
+    assert check.result() is info  # waiting again returns the same answer
+
+
 def _fake_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     monkeypatch.setattr(validate_module, "probe_command", lambda path, threads: [sys.executable, "-c", code])
 
@@ -212,3 +256,25 @@ def test_inspect_prints_tensors_and_spec(
     assert document["spec"]["labels"] == ["cat", "dog", "bird"]
     assert document["inputs"][0]["dtype"] == "uint8" and document["inputs"][0]["shape"] == [1, 32, 32, 3]
     assert document["backend"] == "ai_edge_litert" and "QUANTIZE" in document["ops"]
+
+
+@pytest.mark.tf
+def test_an_abandoned_check_ends_its_child(
+    tiny_tflite: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A daemon stopped while the model is checked gives up waiting and leaves no child behind."""
+    pid_file = tmp_path / "pid"
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    _fake_child(monkeypatch, code)
+    check = start_model_check(tiny_tflite["cls_int8"])  # returns while the child runs
+    ticks: list[int] = []
+
+    def stopping() -> bool:
+        ticks.append(1)
+        return len(ticks) >= 3 and pid_file.exists() and pid_file.read_text() != ""
+
+    assert check.result(tick=0.05, on_tick=stopping) is None
+    assert len(ticks) >= 3
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # ended and reaped
+        os.kill(pid, 0)

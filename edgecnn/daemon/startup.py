@@ -1,0 +1,148 @@
+"""Start-up before the heavy imports: the model's spec, the thresholds, and the model check.
+
+``edgecnn run`` validates the config (pydantic, no numpy or OpenCV), then calls
+:func:`run_daemon`, which
+
+1. reads the spec the model carries (pure Python) and resolves the config's thresholds
+   and labels against it: a bad config or a file that is no usable TFLite model exits 2
+   here, before numpy, OpenCV or the interpreter are imported;
+2. starts the child-process model check (:func:`~edgecnn.runtime.validate.start_model_check`)
+   without waiting for it;
+3. only then imports the daemon (numpy, OpenCV, post-processing), which opens the source,
+   builds the sinks and imports the interpreter while the child checks the model. The
+   model is loaded in this process only after the child reported it sound.
+
+Never imports TensorFlow, numpy or OpenCV itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgecnn.config.device import DeviceConfig, PostSettings
+from edgecnn.daemon.signals import stop_on_signals
+from edgecnn.errors import ConfigError
+from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+from edgecnn.runtime.resolve import resolve_spec
+from edgecnn.runtime.spec import ModelSpec
+from edgecnn.runtime.validate import ModelCheck, start_model_check
+
+
+def load_spec(config: DeviceConfig) -> ModelSpec:
+    """The model's spec: its embedded metadata, with ``model:`` settings (if any) applied.
+
+    Raises:
+        ModelError: missing or corrupt file, invalid metadata, or a spec that does not fit.
+        ConfigError: no metadata and ``model.task`` / ``model.labels`` not set.
+    """
+    settings = config.model
+    source = str(settings.path)
+    with open_model_file(settings.path) as data:
+        parsed = parse_model_file(data, source)
+        embedded = spec_from_model(data, parsed, source)
+        inputs = [t.shape for t in parsed.main.input_tensors]
+        outputs = [t.shape for t in parsed.main.output_tensors]
+    overrides = settings.spec_overrides()
+    if embedded is not None and not overrides:
+        return embedded
+    if embedded is None:
+        missing = [k for k in ("task", "labels") if k not in overrides]
+        if overrides.get("task") == "detect" and "anchors" not in overrides:
+            missing.append("anchors")
+        if missing:
+            keys = " and ".join(f"model.{k}" for k in missing)
+            raise ConfigError(
+                f"{config.where('model', 'path')}: {source} has no edgecnn metadata: set {keys}"
+            )
+    return resolve_spec(
+        embedded,
+        **overrides,
+        input_shape=inputs[0] if len(inputs) == 1 else None,
+        output_shapes=outputs,
+        source=source,
+    )
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What start-up knows before the heavy imports.
+
+    Attributes:
+        spec: the model's spec (:func:`load_spec`).
+        settings: the thresholds resolved against the spec's labels.
+        check: the child-process model check, running; wait with ``check.result()``.
+    """
+
+    spec: ModelSpec
+    settings: PostSettings
+    check: ModelCheck
+
+
+def start_up(config: DeviceConfig) -> Preflight:
+    """Read the spec, resolve the thresholds, and start the model check in a child process.
+
+    Raises:
+        ConfigError: an unknown label, a model without metadata and without ``model:`` settings.
+        ModelError: the file is missing, no TFLite model, or its metadata does not fit it.
+    """
+    spec = load_spec(config)
+    settings = config.resolve(spec)
+    check = start_model_check(
+        config.model.path,
+        timeout=config.model.validate_timeout,
+        num_threads=config.model.num_threads,
+        ops=False,  # the daemon does not show them; listing them takes a second interpreter
+    )
+    return Preflight(spec, settings, check)
+
+
+def run_daemon(config: DeviceConfig, max_frames: int | None = None) -> int:
+    """Run the daemon in this (main) thread until SIGTERM / SIGINT, the end of the source or
+    ``max_frames``; returns the exit code (0).
+
+    Raises:
+        ConfigError, ModelError: the config or the model is unusable (the CLI exits 2).
+    """
+    early = start_up(config)
+    try:
+        from edgecnn.daemon.loop import Daemon  # numpy, OpenCV: imported while the child runs
+
+        daemon = Daemon(config, max_frames=max_frames, preflight=early)
+    except BaseException:
+        early.check.cancel()
+        raise
+    with stop_on_signals(daemon.stop):
+        return daemon.run()
+
+
+def check_config(config: DeviceConfig) -> str:
+    """What ``--validate-config`` does: resolve the thresholds against the model's labels,
+    check the model in a child process, and build (not start) the source and the sinks.
+
+    Returns:
+        A one-line summary.
+
+    Raises:
+        ConfigError, ModelError: what is wrong, in one line.
+    """
+    early = start_up(config)
+    try:
+        info = early.check.result()
+    finally:
+        early.check.cancel()
+    assert info is not None
+    from edgecnn.sinks import SinkContext, build_sink
+    from edgecnn.sources import build_source
+
+    source = build_source(config.source)
+    spec = early.spec
+    context = SinkContext(
+        device=config.device, model=spec.name, labels=tuple(spec.labels), state_dir=config.state_path
+    )
+    for sink_config in config.sinks:
+        build_sink(sink_config, context)
+    sinks = ", ".join(str(getattr(s, "type", "?")) for s in config.sinks) or "none"
+    return (
+        f"config OK: device {config.device}; model {spec.name} ({spec.task}, {spec.num_classes} labels, "
+        f"input {info.input_shape} {info.input_dtype}); source {source.name}; sinks {sinks}"
+    )
