@@ -46,7 +46,6 @@ if [ "$rc" -eq 1 ]; then
 elif [ "$rc" -ne 0 ]; then
     exit "$rc"
 fi
-echo "report: $OUT/report/report.md"
 
 step "5. evaluate the int8 model on the test split (PR curves in $OUT/plots)"
 "$E" eval "$OUT/model_int8.tflite" --data "$OUT/data/data.yaml" --split test --plots "$OUT/plots"
