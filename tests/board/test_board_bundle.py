@@ -32,8 +32,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.tf, pytest.mark.board]
 
 FRAMES = 12
 RELEASES = "/opt/edgecnn/releases"
-# `edgecnn run` through its module, for an edgecnn whose CLI does not register it yet.
-RUN_SHIM = "import edgecnn.cli.run_cmd; from edgecnn.cli import main; main()"
 
 
 def _run_args(model: str, video: str) -> list[str]:
@@ -105,17 +103,14 @@ def test_detections_on_the_board_equal_x86(
     pi: Board, installed: dict, board_files: dict[str, Path], measurements: dict
 ) -> None:
     venv = "/opt/edgecnn/current/venv/bin"
-    registered = pi.run(f"{venv}/edgecnn run --help", check=False).returncode == 0
-    runner = [f"{venv}/edgecnn"] if registered else [f"{venv}/python", "-c", RUN_SHIM]
-    measurements["edgecnn_run_registered_in_cli"] = registered
-    board_cmd = [*runner, *_run_args("/opt/edgecnn/current/model.tflite", "/mnt/host/video.avi")]
+    board_cmd = [f"{venv}/edgecnn", *_run_args("/opt/edgecnn/current/model.tflite", "/mnt/host/video.avi")]
     started = time.perf_counter()
     board = pi.ssh("sudo -n -u edgecnn " + shlex.join(board_cmd), timeout=1800)
     measurements["board_run_seconds_wall"] = round(time.perf_counter() - started, 1)
     local_cmd = [
         sys.executable,
-        "-c",
-        RUN_SHIM,
+        "-m",
+        "edgecnn",
         *_run_args(str(board_files["model"]), str(board_files["video"])),
     ]
     x86 = subprocess.run(local_cmd, capture_output=True, text=True, check=True)

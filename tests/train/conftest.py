@@ -17,13 +17,10 @@ import pytest
 
 from edgecnn.data.synth import write_synth_dataset
 
-#: Runs the CLI in a child process with `train` registered (until edgecnn.cli imports it itself).
-_CLI = "import sys, edgecnn.cli.train_cmd; from edgecnn.cli import main; sys.argv[0] = 'edgecnn'; main()"
-
 
 def _run_cli(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", _CLI, *argv], capture_output=True, text=True, timeout=600, **kwargs
+        [sys.executable, "-m", "edgecnn", *argv], capture_output=True, text=True, timeout=600, **kwargs
     )
 
 
