@@ -9,8 +9,7 @@ child-process probe stay light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgecnn._lazy import lazy_exports
 
 _EXPORTS = {
     "Backend": "edgecnn.runtime.backend",
@@ -29,16 +28,4 @@ _EXPORTS = {
     "validate_model": "edgecnn.runtime.validate",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

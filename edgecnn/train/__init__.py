@@ -18,8 +18,7 @@ Names are imported on first use (PEP 562): ``edgecnn.train.anchors`` and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from edgecnn._lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "edgecnn.train.config",
@@ -32,16 +31,4 @@ _EXPORTS = {
     "build_targets": "edgecnn.train.targets",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
