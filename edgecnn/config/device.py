@@ -97,6 +97,9 @@ class ModelSettings(_Strict):
     class_activation: Literal["sigmoid", "softmax", "none"] | None = Field(
         None, description="Without metadata: activation still to apply to class outputs."
     )
+    xy_scale: Annotated[float, Field(ge=1.0, le=4.0)] | None = Field(
+        None, description="Without metadata: box centre scale (YOLOv4 scale_x_y; 2.0 for YOLOv5-style heads)."
+    )
     color_order: Literal["RGB", "BGR"] | None = Field(
         None, description="Without metadata: input channel order."
     )
@@ -117,6 +120,7 @@ class ModelSettings(_Strict):
             "anchors",
             "strides",
             "class_activation",
+            "xy_scale",
             "color_order",
             "resize",
             "mean",

@@ -124,6 +124,7 @@ def resolve_spec(
     anchors: str | Anchors | None = None,
     strides: str | Sequence[int] | None = None,
     class_activation: str | None = None,
+    xy_scale: float | None = None,
     conf: float | None = None,
     iou: float | None = None,
     max_det: int | None = None,
@@ -140,9 +141,11 @@ def resolve_spec(
         imgsz: input size, ``N`` or ``(width, height)`` / ``"WxH"``; default: the model's
             input tensor.
         color_order, mean, std, resize, pad_value: :class:`InputSpec` fields.
-        layout, anchors, strides, class_activation: :class:`OutputSpec` fields. Without
-            metadata ``layout`` defaults to ``classes`` for classify and ``yolo_v3`` for
-            detect, and ``strides`` to what the output grid sizes imply.
+        layout, anchors, strides, class_activation, xy_scale: :class:`OutputSpec` fields.
+            Without metadata ``layout`` defaults to ``classes`` for classify and ``yolo_v3``
+            for detect, ``strides`` to what the output grid sizes imply, and ``xy_scale`` to
+            1.0 (the classic YOLOv2/v3 centre decoding; YOLOv4's ``scale_x_y``, 2.0 for
+            YOLOv5-style heads).
         conf, iou, max_det: default thresholds.
         input_shape: the model's input tensor shape ``(1, H, W, C)``.
         output_shapes: the model's output tensor shapes; with ``input_shape`` the result is
@@ -203,6 +206,8 @@ def resolve_spec(
     elif embedded is None:
         # yolo_v2 heads and classifiers are trained with a softmax; yolo_v3 with sigmoids.
         out["class_activation"] = "sigmoid" if out["layout"] == "yolo_v3" else "softmax"
+    if xy_scale is not None:
+        out["xy_scale"] = float(xy_scale)
     for key, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
         if value is not None:
             thresholds[key] = value

@@ -147,3 +147,19 @@ def test_check_spec_counts_outputs(embedded: ModelSpec) -> None:
     ):
         check_spec_matches_model(embedded, DET_INPUT, DET_OUTPUTS[1:], "m")
     check_spec_matches_model(embedded, DET_INPUT, DET_OUTPUTS[::-1], "m")  # any order
+
+
+def test_xy_scale_for_models_from_elsewhere(embedded: ModelSpec, tmp_path: Path) -> None:
+    flags = {"task": "detect", "labels": "person,car", "anchors": "10,14 23,27; 37,58 81,82"}
+    shapes = {"input_shape": DET_INPUT, "output_shapes": DET_OUTPUTS}
+    assert resolve_spec(None, **flags, **shapes).output.xy_scale == 1.0  # classic YOLOv2/v3 decoding
+    assert resolve_spec(None, **flags, xy_scale=2.0, **shapes).output.xy_scale == 2.0
+    assert resolve_spec(embedded, xy_scale=1.05).output.xy_scale == 1.05
+    with pytest.raises(ConfigError, match=r"invalid model settings: output\.xy_scale"):
+        resolve_spec(embedded, xy_scale=0.5)
+    # The device config passes it on, like the other settings for models without metadata.
+    from edgecnn.config.device import load_device_config
+
+    config = tmp_path / "device.yaml"
+    config.write_text("model: {path: m.tflite, xy_scale: 2.0}\nsource: {type: opencv, input: 0}\n")
+    assert load_device_config(config).model.spec_overrides() == {"xy_scale": 2.0}
