@@ -57,6 +57,7 @@ def _format_summary(name: str, summary: dict[str, Any]) -> str:
     lines = [
         f"{name}: {summary['format']} {summary['task']}, {summary['images']} images{counts}, "
         f"{summary['skipped']} skipped"
+        + (f", {summary['dropped']} empty boxes dropped" if summary["dropped"] else "")
     ]
     width = max(len("class"), *(len(n) for n in summary["classes"]))
     lines.append(f"  {'id':>3}  {'class':<{width}}  {'boxes' if detect else 'images':>6}")

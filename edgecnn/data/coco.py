@@ -4,10 +4,17 @@ Image ids are the file's own. An image's ``file_name`` is looked up, in order, n
 JSON file, in ``images/`` beside it, in the folder above, in ``images/`` there, and in the
 folder named after the JSON file's split (``annotations/instances_val2017.json`` ->
 ``val2017/`` or ``images/val2017/``, the official COCO and the Ultralytics layouts).
+Backslashes count as ``/``; an absolute name that does not exist (a path on the labelling
+machine) is looked up by its file name.
 
 Categories are matched to data.yaml ``names`` by name; without ``names`` the classes are
-the categories sorted by id. A class in ``names`` that the file has no category for gets a
-fresh category id above the file's largest.
+the categories sorted by id (leaving out an unused category that is only the supercategory of
+others: Roboflow's project category 0). A class in ``names`` that the file has no category
+for gets a fresh category id above the file's largest.
+
+An image's ``width`` and ``height``, when given, must be those of the file as decoded (EXIF
+orientation applied); boxes of zero width or height are dropped and counted; ``iscrowd`` is
+kept per box; segmentations and ``area`` are not used.
 """
 
 from __future__ import annotations
@@ -18,7 +25,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgecnn.data._common import Issues, abspath, box_problem, clip_box, fmt_box, names_hint, place_image
+from edgecnn.data._common import (
+    DROPPED,
+    Issues,
+    abspath,
+    box_problem,
+    check_annotated_size,
+    clip_box,
+    fmt_box,
+    names_hint,
+    place_image,
+)
 from edgecnn.data.imagesize import read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
@@ -42,8 +59,9 @@ def read_coco(
     doc = _load_json(json_path)
     categories = _categories(doc, json_path)
     if names is None:
-        names = [name for _, name in sorted(categories.items())]
-        category_ids = sorted(categories)
+        classes = _class_categories(doc, categories)
+        names = [name for _, name in sorted(classes.items())]
+        category_ids = sorted(classes)
     else:
         by_name = {name: cid for cid, name in categories.items()}
         fresh = iter(range(max(categories, default=0) + 1, 1 << 31))
@@ -58,7 +76,12 @@ def read_coco(
         try:
             records.append(
                 _record(
-                    json_path, entries[image_id], annotations[image_id], finder, categories, class_of, names
+                    json_path,
+                    entries[image_id],
+                    annotations[image_id],
+                    finder,
+                    (categories, class_of, names),
+                    issues,
                 )
             )
         except DataError as exc:
@@ -68,7 +91,7 @@ def read_coco(
 
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             doc = json.load(f)
     except json.JSONDecodeError as exc:
         raise DataError(path, f"malformed JSON: {exc.msg}", f"line {exc.lineno} column {exc.colno}") from None
@@ -91,6 +114,11 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _whole(value: object) -> object:
+    """``640.0`` -> ``640`` (some converters write sizes as floats); anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _categories(doc: dict[str, Any], path: Path) -> dict[int, str]:
     categories: dict[int, str] = {}
     for i, cat in enumerate(doc["categories"]):
@@ -102,6 +130,18 @@ def _categories(doc: dict[str, Any], path: Path) -> dict[int, str]:
             raise DataError(path, f"duplicate category name '{cat['name']}'", f"category id {cat['id']}")
         categories[cat["id"]] = cat["name"]
     return categories
+
+
+def _class_categories(doc: dict[str, Any], categories: dict[int, str]) -> dict[int, str]:
+    """The categories that are classes: all but an unused one that only names the supercategory
+    of others (Roboflow exports add the project as category 0, the parent of the real ones)."""
+    used = {ann.get("category_id") for ann in doc.get("annotations", []) if isinstance(ann, dict)}
+    parents = {
+        cat.get("supercategory")
+        for cat in doc["categories"]
+        if cat.get("supercategory") not in (None, "", "none", cat["name"])
+    }
+    return {cid: name for cid, name in categories.items() if cid in used or name not in parents}
 
 
 def _image_entries(doc: dict[str, Any], path: Path, issues: Issues) -> dict[int, dict[str, Any]]:
@@ -148,8 +188,11 @@ class _ImageFinder:
         self.folders = list(dict.fromkeys(candidates))
 
     def find(self, file_name: str) -> Path | None:
+        file_name = file_name.replace("\\", "/")  # written on Windows (Label Studio, scripts)
         if Path(file_name).is_absolute():
-            return abspath(file_name) if Path(file_name).is_file() else None
+            if Path(file_name).is_file():
+                return abspath(file_name)
+            file_name = Path(file_name).name  # a path on the labelling machine: try the name here
         for i, folder in enumerate(self.folders):
             candidate = folder / file_name
             if candidate.is_file():
@@ -163,10 +206,10 @@ def _record(
     image: dict[str, Any],
     anns: list[dict[str, Any]],
     finder: _ImageFinder,
-    categories: dict[int, str],
-    class_of: dict[int, int],
-    names: list[str],
+    classes: tuple[dict[int, str], dict[int, int], list[str]],
+    issues: Issues,
 ) -> ImageRecord:
+    categories, class_of, names = classes
     image_id = image["id"]
     file = finder.find(image["file_name"])
     if file is None:
@@ -174,11 +217,13 @@ def _record(
         raise DataError(
             path, f"image file '{image['file_name']}' not found (looked in {looked})", f"image id {image_id}"
         )
-    width, height = image.get("width"), image.get("height")
+    width, height = (_whole(image.get(key)) for key in ("width", "height"))
     if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
         if width is not None or height is not None:
             raise DataError(path, f"bad image size {width}x{height}", f"image id {image_id}")
         width, height = read_image_size(file)
+    else:
+        width, height = check_annotated_size(file, width, height, path, f"image id {image_id}", "the JSON")
     boxes, class_ids, crowd = [], [], []
     for ann in anns:
         where = f"annotation id {ann.get('id')}"
@@ -197,7 +242,11 @@ def _record(
         problem = box_problem(x, y, x + w, y + h, width, height)
         if problem:
             raise DataError(path, f"box {fmt_box(bbox)} (x, y, w, h) {problem} (image id {image_id})", where)
-        boxes.append(clip_box(x, y, x + w, y + h, width, height))
+        box = clip_box(x, y, x + w, y + h, width, height)
+        if box is None:
+            issues.drop(path, f"box {fmt_box(bbox)} (x, y, w, h) {DROPPED} (image id {image_id})", where)
+            continue
+        boxes.append(box)
         class_ids.append(class_of[cid])
         crowd.append(bool(ann.get("iscrowd", 0)))
     return ImageRecord(file, image_id, width, height, boxes, class_ids, iscrowd=crowd)

@@ -10,9 +10,10 @@ The keys follow the Ultralytics convention::
     format: yolo               # optional: coco, yolo, voc, folders (else auto-detected)
     task: detect               # optional: detect or classify (else from the format)
 
-``download``, ``nc`` and ``roboflow`` (found in Ultralytics and Roboflow files) are accepted
-and ignored, except that ``nc`` must match ``names``. Any other key is an error that names
-the key and its line.
+``download``, ``nc``, ``roboflow``, ``kpt_shape``, ``flip_idx`` and ``channels`` (found in
+Ultralytics and Roboflow files) are accepted and ignored, except that ``nc`` must match
+``names`` and that ``kpt_shape`` tells the YOLO reader to skip keypoints after each box. Any
+other key is an error that names the key and its line.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from edgecnn.data.records import Format, Task
 from edgecnn.errors import DataError
 
 SPLITS = ("train", "val", "test")
-IGNORED_KEYS = ("download", "nc", "roboflow")
+IGNORED_KEYS = ("download", "nc", "roboflow", "kpt_shape", "flip_idx", "channels")
 
 SplitValue = str | list[str] | None
 
@@ -62,9 +63,36 @@ class DataConfig(BaseModel):
     nc: int | None = Field(None, description="Number of classes (Ultralytics); must match names.")
     download: Any = Field(None, description="Ultralytics download recipe; ignored.")
     roboflow: Any = Field(None, description="Roboflow export information; ignored.")
+    kpt_shape: list[int] | None = Field(
+        None,
+        description="Ultralytics pose sets: keypoints per object and values per keypoint; "
+        "label lines then carry them after the box, which alone is read.",
+    )
+    flip_idx: Any = Field(None, description="Ultralytics pose sets: keypoint flip order; ignored.")
+    channels: Any = Field(None, description="Ultralytics image channels; ignored (the model decides).")
 
     _yaml_path: Path = PrivateAttr(default=Path("data.yaml"))
     _key_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("names", mode="before")
+    @classmethod
+    def _names_as_text(cls, value: Any) -> Any:
+        """Numbers become text (``names: [0, 1]``, as Ultralytics does); YAML booleans and nulls
+        (an unquoted ``yes``, ``no``, ``on``, ``null``) are refused: their spelling is lost."""
+        items = (
+            value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        )
+        for key, name in items:
+            if isinstance(name, bool) or name is None:
+                raise ValueError(
+                    f"class {key} is {name!r}, not a name: YAML reads unquoted yes/no/on/off/null "
+                    "that way; quote it"
+                )
+        if isinstance(value, dict):
+            return {k: str(v) if isinstance(v, int | float) else v for k, v in value.items()}
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int | float) else v for v in value]
+        return value
 
     @field_validator("names")
     @classmethod
@@ -85,6 +113,13 @@ class DataConfig(BaseModel):
         duplicates = sorted({n for n in value if value.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate class names: {', '.join(duplicates)}")
+        return value
+
+    @field_validator("kpt_shape")
+    @classmethod
+    def _check_kpt_shape(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (len(value) != 2 or value[0] < 1 or value[1] not in (2, 3)):
+            raise ValueError(f"kpt_shape must be [keypoints, 2 or 3], got {value}")
         return value
 
     @field_validator("nc")

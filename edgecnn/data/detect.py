@@ -5,10 +5,16 @@ The rules, first match wins:
 1. a ``.json`` file -> ``coco``;
 2. a ``.txt`` file in ``ImageSets/Main/`` -> ``voc``; any other ``.txt`` file -> ``yolo``
    (a list of image paths);
-3. a folder with ``Annotations/`` and ``JPEGImages/`` -> ``voc``;
+3. a folder with ``Annotations/`` and ``JPEGImages/`` (or ``annotations/`` holding ``.xml``
+   and ``images/``, a common Kaggle layout) -> ``voc``;
 4. a folder with an ``images/`` sub-folder, a folder named ``images``, or a folder whose
    path has an ``images`` part with a matching ``labels`` folder -> ``yolo``;
-5. a folder holding sub-folders and no images of its own -> ``folders``.
+5. a folder holding images and ``.xml`` files side by side (Roboflow's and LabelImg's
+   Pascal VOC layout) -> ``voc``;
+6. a folder below an ``images`` folder holding images but no ``labels`` twin -> ``yolo``
+   (images without objects); a folder holding images and ``.txt`` files side by side
+   (Darknet, CVAT's "YOLO 1.1") -> ``yolo``;
+7. a folder holding sub-folders and no images of its own -> ``folders``.
 
 Anything else is an error; ``format:`` in data.yaml skips detection.
 """
@@ -19,6 +25,7 @@ from pathlib import Path
 
 from edgecnn.data.imagesize import is_image_file
 from edgecnn.data.records import Format
+from edgecnn.data.voc import voc_folders
 from edgecnn.data.yolo import label_path
 from edgecnn.errors import DataError
 
@@ -38,13 +45,20 @@ def detect_format(path: Path) -> Format:
         raise DataError(
             path, "cannot tell the dataset format: a split file must be COCO .json or a .txt list"
         )
-    if (path / "Annotations").is_dir() and (path / "JPEGImages").is_dir():
+    if voc_folders(path) is not None:
         return "voc"
     labels = label_path(path / "x.jpg").parent  # == path when no part of it is named images
     if (path / "images").is_dir() or path.name == "images" or (labels != path and labels.is_dir()):
         return "yolo"
     entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-    if any(p.is_dir() for p in entries) and not any(p.is_file() and is_image_file(p) for p in entries):
+    has_images = any(p.is_file() and is_image_file(p) for p in entries)
+    if has_images and any(p.is_file() and p.suffix.lower() == ".xml" for p in entries):
+        return "voc"
+    if has_images and labels != path:  # images/test with no labels/ twin: all background
+        return "yolo"
+    if has_images and any(p.is_file() and p.suffix.lower() == ".txt" for p in entries):
+        return "yolo"  # Darknet / CVAT "YOLO 1.1": labels beside the images
+    if any(p.is_dir() for p in entries) and not has_images:
         return "folders"
     raise DataError(
         path,

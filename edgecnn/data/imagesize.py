@@ -6,13 +6,21 @@ extended) are parsed; anything else, or a header that does not parse, falls back
 decoding with OpenCV.
 
 JPEG files with an EXIF orientation of 5..8 (rotated by 90 degrees) report the size *after*
-rotation, because that is what ``cv2.imread`` returns and what training sees.
+rotation, because that is what ``cv2.imread`` returns and what training sees (PNG ``eXIf``
+and WebP ``EXIF`` chunks too: OpenCV applies them as well);
+:func:`read_image_info` also gives the orientation, so that readers can tell annotations made
+on the unrotated pixels. A JPEG cut short (no end-of-image marker) is an error: OpenCV would
+decode it with the missing rows filled in grey. Other files whose end marker or declared
+length is missing are decoded instead of trusted, and OpenCV refuses them.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import cv2
 import numpy as np
@@ -31,32 +39,152 @@ def is_image_file(path: Path) -> bool:
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
-    """Return ``(width, height)`` of an image file.
+    """Return ``(width, height)`` of an image file, as :func:`cv2.imread` decodes it.
 
     The header is parsed when the format is known; otherwise (or if the header is
     damaged) the image is decoded with OpenCV.
 
     Raises:
-        DataError: the file is missing or is not a readable image.
+        DataError: the file is missing, is not a readable image, or is a truncated JPEG.
+    """
+    info = read_image_info(path)
+    return info.width, info.height
+
+
+class ImageInfo(NamedTuple):
+    """Size of an image as decoded (EXIF orientation applied) and its EXIF orientation (1..8)."""
+
+    width: int
+    height: int
+    orientation: int
+
+
+def read_image_info(path: str | Path) -> ImageInfo:
+    """Size and EXIF orientation of an image file; see :func:`read_image_size`.
+
+    ``orientation`` is 1 when the file has none; 5..8 mean the stored pixels are rotated by 90
+    degrees, so ``width`` and ``height`` are the stored ones swapped (JPEG, PNG and WebP carry
+    EXIF; OpenCV applies it to all three).
+
+    Raises:
+        DataError: the file is missing, is not a readable image, or is a truncated JPEG (no
+            end-of-image marker after the image data: a download or copy that stopped).
+            Other formats that look cut short are decoded, and OpenCV refuses them.
     """
     path = Path(path)
     try:
         with path.open("rb") as f:
             head = f.read(_HEADER_BYTES)
             try:
-                size = _size_from_header(head)
-                if size is None and head[:2] == b"\xff\xd8":
-                    # A JPEG whose frame header lies beyond the first read (large EXIF thumbnails).
-                    size = _jpeg_size(head + f.read())
+                found = _info_from_header(head, f)
             except struct.error:  # a truncated header: let the decoder judge the file
-                size = None
+                found = None
+            if found is not None and not _looks_complete(f, head):
+                if head[:2] == b"\xff\xd8":  # OpenCV would fill the missing rows with grey
+                    raise DataError(path, "truncated JPEG: the file ends before the image data does")
+                found = None
     except FileNotFoundError:
         raise DataError(path, "image file not found") from None
     except OSError as exc:
         raise DataError(path, f"cannot read image file: {exc.strerror or exc}") from None
-    if size is not None and size[0] > 0 and size[1] > 0:
-        return size
-    return _size_by_decoding(path)
+    if found is not None:
+        width, height, orientation = found
+        if width > 0 and height > 0:
+            swap = orientation in (5, 6, 7, 8)
+            return ImageInfo(height, width, orientation) if swap else ImageInfo(width, height, orientation)
+    width, height = _size_by_decoding(path)
+    return ImageInfo(width, height, 1)
+
+
+def _info_from_header(head: bytes, f: BinaryIO) -> tuple[int, int, int] | None:
+    """``(stored width, stored height, EXIF orientation)`` from the header, or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" and len(head) >= 24:
+        width, height = struct.unpack(">II", head[16:24])
+        return width, height, _png_orientation(head)
+    if head[:2] == b"\xff\xd8":
+        found = _jpeg_info(head)
+        if found is None:  # the frame header lies beyond the first read (large EXIF thumbnails)
+            f.seek(0)
+            found = _jpeg_info(f.read())
+        return found
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        width, height = struct.unpack("<HH", head[6:10])
+        return width, height, 1
+    if head[:2] == b"BM" and len(head) >= 26:
+        size = _bmp_size(head)
+        return (*size, 1) if size else None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        size = _webp_size(head)
+        has_exif = head[12:16] == b"VP8X" and len(head) > 20 and head[20] & 0x08
+        return (*size, _webp_orientation(f) if has_exif else 1) if size else None
+    return None
+
+
+def _looks_complete(f: BinaryIO, head: bytes) -> bool:
+    """A cheap check that the file was not cut short: its end marker or declared length."""
+    length = os.fstat(f.fileno()).st_size
+
+    def tail(n: int) -> bytes:
+        f.seek(max(0, length - n))
+        return f.read(n)
+
+    if head[:2] == b"\xff\xd8":
+        return not _jpeg_truncated(f, tail(2))
+    if head[:4] == b"\x89PNG":
+        return tail(12) == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    if head[:3] == b"GIF":
+        return tail(1) == b";"
+    if head[:2] == b"BM":
+        (declared,) = struct.unpack("<I", head[2:6])
+        return length >= declared
+    if head[:4] == b"RIFF":
+        (declared,) = struct.unpack("<I", head[4:8])
+        return length >= declared + 8
+    return True
+
+
+def _jpeg_truncated(f: BinaryIO, last_two: bytes) -> bool:
+    """True if a JPEG has no end-of-image marker after its first scan.
+
+    The last two bytes being ``FF D9`` is the quick answer. Files with data appended after the
+    image (phones do this) are told from cut-off files by looking for the marker after the
+    first start-of-scan; entropy-coded data cannot contain it, an EXIF thumbnail's comes before.
+    """
+    if last_two == b"\xff\xd9":
+        return False
+    f.seek(0)
+    data = f.read()
+    scan = _jpeg_scan_start(data)
+    return scan is None or data.find(b"\xff\xd9", scan) < 0
+
+
+def _png_orientation(head: bytes) -> int:
+    """EXIF orientation from a PNG ``eXIf`` chunk before the image data, else 1."""
+    pos = 8
+    while pos + 8 <= len(head):
+        (length,) = struct.unpack(">I", head[pos : pos + 4])
+        kind = head[pos + 4 : pos + 8]
+        if kind == b"eXIf":
+            return _exif_orientation(head[pos + 8 : pos + 8 + length]) or 1
+        if kind in (b"IDAT", b"IEND"):
+            break
+        pos += 12 + length
+    return 1
+
+
+def _webp_orientation(f: BinaryIO) -> int:
+    """EXIF orientation from an extended WebP's ``EXIF`` chunk (after the image data), else 1."""
+    f.seek(12)
+    for _ in range(64):  # a handful of chunks in practice; never loop on a damaged file
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            break
+        kind, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if kind == b"EXIF":
+            exif = f.read(length)
+            return _exif_orientation(exif.removeprefix(b"Exif\x00\x00")) or 1
+        f.seek(length + (length & 1), 1)
+    return 1
 
 
 def _size_by_decoding(path: Path) -> tuple[int, int]:
@@ -66,22 +194,6 @@ def _size_by_decoding(path: Path) -> tuple[int, int]:
     if image is None:
         raise DataError(path, "unreadable image (not a PNG/JPEG/BMP/GIF/WebP/TIFF file, or corrupt)")
     return int(image.shape[1]), int(image.shape[0])
-
-
-def _size_from_header(head: bytes) -> tuple[int, int] | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" and len(head) >= 24:
-        width, height = struct.unpack(">II", head[16:24])
-        return width, height
-    if head[:2] == b"\xff\xd8":
-        return _jpeg_size(head)
-    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
-        width, height = struct.unpack("<HH", head[6:10])
-        return width, height
-    if head[:2] == b"BM" and len(head) >= 26:
-        return _bmp_size(head)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return _webp_size(head)
-    return None
 
 
 def _bmp_size(head: bytes) -> tuple[int, int] | None:
@@ -116,13 +228,14 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """``(marker, offset, payload)`` of each marker segment up to and including the first
+    start-of-scan; stops early on bytes that are not a marker."""
     pos = 2
-    swap = False
     n = len(data)
     while pos + 4 <= n:
         if data[pos] != 0xFF:
-            return None
+            return
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
@@ -131,18 +244,30 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             pos += 2
             continue
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        segment = data[pos + 4 : pos + 2 + length]
+        yield marker, pos, data[pos + 4 : pos + 2 + length]
+        if marker == 0xDA:
+            return
+        pos += 2 + length
+
+
+def _jpeg_info(data: bytes) -> tuple[int, int, int] | None:
+    orientation = 1
+    for marker, _, segment in _jpeg_segments(data):
         if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
-            swap = _exif_orientation(segment[6:]) in (5, 6, 7, 8)
+            orientation = _exif_orientation(segment[6:]) or 1
         elif marker in _SOF_MARKERS:
             if len(segment) < 5:
                 return None
             height, width = struct.unpack(">HH", segment[1:5])
-            return (height, width) if swap else (width, height)
+            return width, height, orientation
         elif marker == 0xDA:  # start of scan before any frame header: not a valid JPEG
             return None
-        pos += 2 + length
     return None
+
+
+def _jpeg_scan_start(data: bytes) -> int | None:
+    """Offset of the first start-of-scan segment, or None."""
+    return next((pos for marker, pos, _ in _jpeg_segments(data) if marker == 0xDA), None)
 
 
 def _exif_orientation(tiff: bytes) -> int | None:

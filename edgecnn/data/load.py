@@ -48,6 +48,8 @@ def load_split(data_yaml: str | Path | DataConfig, split: str = "val", *, skip_b
             config.line_of("task") or config.line_of("format"),
         )
     names = config.class_names
+    if names is None and config.nc and fmt == "yolo":  # as Ultralytics does for names-less files
+        names = [f"class_{i}" for i in range(config.nc)]
     if names is None and fmt in ("yolo", "voc"):
         raise DataError(config.yaml_path, f"names is required for the {fmt} format")
     issues = Issues(skip_bad)
@@ -57,7 +59,8 @@ def load_split(data_yaml: str | Path | DataConfig, split: str = "val", *, skip_b
             raise DataError(config.yaml_path, f"a COCO split is one JSON file; {split} lists {len(paths)}")
         records, names, category_ids = read_coco(paths[0], names, issues)
     elif fmt == "yolo":
-        records = read_yolo(paths, names, issues)
+        keypoints = config.kpt_shape[0] * config.kpt_shape[1] if config.kpt_shape else 0
+        records = read_yolo(paths, names, issues, root=config.root, keypoint_values=keypoints)
     elif fmt == "voc":
         records = read_voc(paths, split, names, issues)
     else:
@@ -70,12 +73,19 @@ def load_split(data_yaml: str | Path | DataConfig, split: str = "val", *, skip_b
         logger.warning(
             "%s split: skipped %d bad entries (first: %s)", split, len(issues.skipped), issues.skipped[0]
         )
+    if issues.dropped:
+        logger.warning(
+            "%s split: dropped %d boxes of zero width or height (first: %s)",
+            split,
+            len(issues.dropped),
+            issues.dropped[0],
+        )
     if not records:
         note = f"; {len(issues.skipped)} bad entries were skipped" if issues.skipped else ""
         raise DataError(where, f"the {split} split has no images{note}")
     if not names:
         raise DataError(where, f"the {split} split has no classes")
-    return Split(split, task, fmt, names, records, issues.skipped, category_ids)
+    return Split(split, task, fmt, names, records, issues.skipped, category_ids, issues.dropped)
 
 
 def load_splits(

@@ -62,6 +62,10 @@ def read_image(path: str | Path) -> np.ndarray:
         DataError: the file is missing or cannot be decoded.
     """
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None and Path(path).is_file():
+        # OpenCV 5's imread fails on some files its decoder reads (a TIFF with an orientation tag).
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise DataError(path, "cannot read the image (missing, or not an image OpenCV decodes)")
     return image
@@ -132,6 +136,7 @@ class _Source:
             if hit is not None:
                 return hit
         record = self.records[index]
+        keep = ~record.ignore  # crowd regions and difficult objects are not training targets
         image, info = read_letterboxed(record.path, self.spec)
         x0, y0 = int(info.pad_x), int(info.pad_y)
         x1 = x0 + round(info.scale_x * info.src_width)
@@ -139,8 +144,8 @@ class _Source:
         decoded = _Decoded(
             image,
             (x0, y0, x1, y1),
-            info.to_input(record.boxes),
-            record.class_ids.astype(np.int32),
+            info.to_input(record.boxes[keep]),
+            record.class_ids[keep].astype(np.int32),
             -1 if record.label is None else int(record.label),
         )
         if self.cache is not None:

@@ -65,6 +65,14 @@ class ImageRecord:
                 raise ValueError(f"{n} boxes but {len(flags)} {name} flags")
             setattr(self, name, flags)
 
+    @property
+    def ignore(self) -> np.ndarray:
+        """``(N,)`` bool: boxes that are regions to ignore rather than objects to find, COCO
+        crowd regions and VOC difficult objects. Scoring ignores detections there and does not
+        count them as missed (as pycocotools and the VOC devkit do); training leaves them out
+        of the targets (as Ultralytics' and detectron2's loaders do)."""
+        return self.iscrowd | self.difficult  # type: ignore[operator]
+
 
 @dataclass(eq=False)
 class Split:
@@ -79,6 +87,8 @@ class Split:
         skipped: one message per entry left out with ``skip_bad`` (usually a whole image).
         category_ids: COCO category id of each class index, for COCO-style results files: the
             source's own ids for COCO, else the class index.
+        dropped: one message per box left out because it has zero width or height (inside
+            the image); the rest of its image is kept.
     """
 
     name: str
@@ -88,6 +98,7 @@ class Split:
     records: list[ImageRecord]
     skipped: list[str] = field(default_factory=list)
     category_ids: list[int] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.category_ids:
@@ -112,7 +123,7 @@ class Split:
         return np.bincount(ids, minlength=len(self.names))
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready overview: format, task, counts per class, skipped entries."""
+        """A JSON-ready overview: format, task, counts per class, skipped entries, dropped boxes."""
         counts = self.class_counts()
         return {
             "format": self.format,
@@ -122,4 +133,6 @@ class Split:
             "classes": {name: int(c) for name, c in zip(self.names, counts, strict=True)},
             "skipped": len(self.skipped),
             "skipped_entries": list(self.skipped),
+            "dropped": len(self.dropped),
+            "dropped_entries": list(self.dropped),
         }

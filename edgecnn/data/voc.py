@@ -1,13 +1,18 @@
 """Pascal VOC XML: reader and writer.
 
 A split is a VOC folder (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``) whose
-``ImageSets/Main/<split>.txt`` lists the image ids, or such a list file itself
-(``VOC2007/ImageSets/Main/trainval.txt``). Each id has ``Annotations/<id>.xml``; the image
-is ``JPEGImages/<filename>`` (or ``JPEGImages/<id>.jpg``, ``.png``, ...).
+``ImageSets/Main/<split>.txt`` lists the image ids (CVAT writes ``default.txt``, used when
+``<split>.txt`` is absent; without ``ImageSets/Main`` every annotation is read), or such a
+list file itself (``VOC2007/ImageSets/Main/trainval.txt``). Each id has
+``Annotations/<id>.xml``; the image is ``JPEGImages/<filename>`` (or ``JPEGImages/<id>.jpg``,
+``.png``, ...). Kaggle's lower-case ``annotations/`` + ``images/`` works the same way. A
+folder of images with their ``.xml`` beside them (Roboflow, LabelImg) is a split too.
 
 VOC corners are 1-based pixel indices, inclusive: ``xmin=1, xmax=W`` covers the whole
 width, which is ``x1=0, x2=W`` in edgecnn's corner boxes (the detectron2 reading).
-``<difficult>1</difficult>`` is kept per box. ``<size>`` is used when present.
+``<difficult>1</difficult>`` is kept per box; ``truncated``, ``occluded`` and ``<part>``
+children are not used. ``<name>`` matches ``names`` exactly, else ignoring case when that is
+unambiguous. ``<size>``, when present and non-zero, must be the image's decoded size.
 """
 
 from __future__ import annotations
@@ -15,69 +20,121 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
-from edgecnn.data._common import Issues, box_problem, clip_box, fmt_box, fmt_num, names_hint, place_image
+from edgecnn.data._common import (
+    DROPPED,
+    Issues,
+    box_problem,
+    check_annotated_size,
+    clip_box,
+    fmt_box,
+    fmt_num,
+    names_hint,
+    place_image,
+)
 from edgecnn.data.imagesize import IMAGE_SUFFIXES, read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
 
 
-def voc_list_file(source: Path, split: str) -> tuple[Path, Path]:
-    """``(VOC root, image-set list)`` of a split: the list itself or ``ImageSets/Main/<split>.txt``."""
-    if source.is_file():
-        return source.parent.parent.parent, source
-    return source, source / "ImageSets" / "Main" / f"{split}.txt"
+class _Entry(NamedTuple):
+    """One image of a VOC split: its annotation, the folder holding its image, where it is listed."""
+
+    xml: Path
+    images: Path
+    stem: str
+    listed_in: Path
+    line: int | None
 
 
 def read_voc(sources: Sequence[Path], split: str, names: list[str], issues: Issues) -> list[ImageRecord]:
     """Read a VOC split; images are numbered 1, 2, ... in sorted id order (VOC ids are file stems)."""
-    entries: list[tuple[Path, str, Path, int]] = []  # (root, image id, list file, line)
-    for source in sources:
-        root, list_file = voc_list_file(source, split)
-        if not list_file.is_file():
-            raise DataError(
-                list_file,
-                f"image-set list not found (a VOC split needs ImageSets/Main/{split}.txt, "
-                "or point the split at a list file)",
-            )
-        try:
-            lines = list_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(list_file, f"cannot read: {exc}") from None
-        entries += [(root, line.split()[0], list_file, n) for n, line in enumerate(lines, 1) if line.strip()]
-    entries.sort(key=lambda e: (str(e[0]), e[1]))
+    entries = [entry for source in sources for entry in _entries(source, split)]
+    entries.sort(key=lambda e: (str(e.images), e.stem))
     records = []
-    for image_id, (root, stem, list_file, line) in enumerate(entries, start=1):
+    for image_id, entry in enumerate(entries, start=1):
         try:
-            records.append(_record(root, stem, image_id, names, list_file, line))
+            records.append(_record(entry, image_id, names, issues))
         except DataError as exc:
             issues.add(exc)
     return records
 
 
-def _record(
-    root: Path, stem: str, image_id: int, names: list[str], list_file: Path, line: int
-) -> ImageRecord:
-    xml_path = root / "Annotations" / f"{stem}.xml"
+def voc_folders(root: Path) -> tuple[Path, Path] | None:
+    """``(annotations, images)`` folders of a VOC root: ``Annotations/`` + ``JPEGImages/``, or
+    Kaggle's ``annotations/`` (holding ``.xml``, unlike COCO's) + ``images/``; else None."""
+    annotations = next((root / n for n in ("Annotations", "annotations") if (root / n).is_dir()), None)
+    images = next((root / n for n in ("JPEGImages", "images") if (root / n).is_dir()), None)
+    if annotations is None or images is None:
+        return None
+    if annotations.name == "annotations" and next(annotations.glob("*.xml"), None) is None:
+        return None
+    return annotations, images
+
+
+def _entries(source: Path, split: str) -> list[_Entry]:
+    """The images a split path names: a list file, a VOC root, or a flat folder of images + XML."""
+    if source.is_file():
+        root, list_file = source.parent.parent.parent, source
+        annotations, images = voc_folders(root) or (root / "Annotations", root / "JPEGImages")
+    else:
+        folders = voc_folders(source)
+        if folders is None:  # Roboflow / LabelImg: images and XML side by side
+            return [_Entry(xml, source, xml.stem, xml, None) for xml in sorted(source.glob("*.xml"))]
+        annotations, images = folders
+        root, list_file = source, _list_file(source, split)
+        if list_file is None:  # no ImageSets/Main at all: every annotation
+            return [_Entry(xml, images, xml.stem, xml, None) for xml in sorted(annotations.glob("*.xml"))]
+    try:
+        lines = list_file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(list_file, f"cannot read: {exc}") from None
+    # A class list (aeroplane_train.txt) has a second column of 1 / -1 / 0; it names every image.
+    stems = [(n, line.split()[0]) for n, line in enumerate(lines, 1) if line.strip()]
+    return [_Entry(annotations / f"{stem}.xml", images, stem, list_file, n) for n, stem in stems]
+
+
+def _list_file(root: Path, split: str) -> Path | None:
+    """``ImageSets/Main/<split>.txt``, else CVAT's ``default.txt``; None without ``ImageSets/Main``."""
+    folder = root / "ImageSets" / "Main"
+    if not folder.is_dir():
+        return None
+    for candidate in (folder / f"{split}.txt", folder / "default.txt"):
+        if candidate.is_file():
+            return candidate
+    present = ", ".join(sorted(p.stem for p in folder.glob("*.txt"))) or "none"
+    raise DataError(
+        folder / f"{split}.txt",
+        f"image-set list not found (lists present: {present}); point the split at a list file, "
+        f"e.g. {split}: {root.name}/ImageSets/Main/trainval.txt",
+    )
+
+
+def _record(entry: _Entry, image_id: int, names: list[str], issues: Issues) -> ImageRecord:
+    xml_path = entry.xml
     if not xml_path.is_file():
-        raise DataError(list_file, f"annotation file {xml_path} not found", f"line {line}")
+        raise DataError(entry.listed_in, f"annotation file {xml_path} not found", f"line {entry.line}")
     try:
         doc = ET.parse(xml_path).getroot()
     except ET.ParseError as exc:
         line, column = exc.position
         reason = str(exc).removesuffix(f": line {line}, column {column}")
         raise DataError(xml_path, f"malformed XML: {reason}", f"line {line} column {column + 1}") from None
-    image = _find_image(root, stem, doc.findtext("filename"))
+    image = _find_image(entry.images, entry.stem, doc.findtext("filename"))
     if image is None:
-        raise DataError(xml_path, f"image for '{stem}' not found in {root / 'JPEGImages'}", "filename")
+        raise DataError(xml_path, f"image for '{entry.stem}' not found in {entry.images}", "filename")
     size = _size(doc, xml_path)
-    width, height = size if size else read_image_size(image)
+    width, height = (
+        check_annotated_size(image, *size, xml_path, "size", "<size>") if size else read_image_size(image)
+    )
 
     boxes, class_ids, difficult = [], [], []
     for k, obj in enumerate(doc.findall("object"), start=1):
         where = f"object {k}"
         name = (obj.findtext("name") or "").strip()
-        if name not in names:
+        cls = _class_index(name, names)
+        if cls is None:
             raise DataError(xml_path, f"class '{name}' not in names {names_hint(names)}", where)
         corners = [obj.findtext(f"bndbox/{tag}") for tag in ("xmin", "ymin", "xmax", "ymax")]
         try:
@@ -87,22 +144,32 @@ def _record(
                 xml_path, f"malformed bndbox {corners} (need numeric xmin ymin xmax ymax)", where
             ) from None
         x1, y1, x2, y2 = xmin - 1, ymin - 1, xmax, ymax
+        shown = f"box {fmt_box([xmin, ymin, xmax, ymax])} (xmin ymin xmax ymax)"
         problem = box_problem(x1, y1, x2, y2, width, height)
         if problem:
-            raise DataError(
-                xml_path, f"box {fmt_box([xmin, ymin, xmax, ymax])} (xmin ymin xmax ymax) {problem}", where
-            )
+            raise DataError(xml_path, f"{shown} {problem}", where)
         flag = (obj.findtext("difficult") or "0").strip()
         if flag not in ("0", "1"):
             raise DataError(xml_path, f"difficult must be 0 or 1, got {flag!r}", where)
-        boxes.append(clip_box(x1, y1, x2, y2, width, height))
-        class_ids.append(names.index(name))
+        box = clip_box(x1, y1, x2, y2, width, height)
+        if box is None:
+            issues.drop(xml_path, f"{shown} {DROPPED}", where)
+            continue
+        boxes.append(box)
+        class_ids.append(cls)
         difficult.append(flag == "1")
     return ImageRecord(image, image_id, width, height, boxes, class_ids, difficult=difficult)
 
 
-def _find_image(root: Path, stem: str, filename: str | None) -> Path | None:
-    folder = root / "JPEGImages"
+def _class_index(name: str, names: list[str]) -> int | None:
+    """The index of ``name`` in ``names``: exact, else the one name equal but for case."""
+    if name in names:
+        return names.index(name)
+    folded = [i for i, n in enumerate(names) if n.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _find_image(folder: Path, stem: str, filename: str | None) -> Path | None:
     candidates = [folder / filename.strip()] if filename and filename.strip() else []
     candidates += [folder / f"{stem}{suffix}" for suffix in sorted(IMAGE_SUFFIXES)]
     return next((c for c in candidates if c.is_file()), None)

@@ -191,7 +191,7 @@ def score_results(
         unknown = set(preds) - known
         if unknown:
             raise UserError(f"results for image ids not in the {split.name} split, e.g. {min(unknown)}")
-        gt = {r.image_id: GroundTruth(r.boxes, r.class_ids, r.iscrowd) for r in split.records}
+        gt = {r.image_id: GroundTruth(r.boxes, r.class_ids, r.ignore) for r in split.records}
         metrics = evaluate_detections(gt, preds, len(split.names), split.names, max_dets=max_dets)
     else:
         best: dict[int, tuple[float, int]] = {}

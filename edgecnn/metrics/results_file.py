@@ -96,7 +96,7 @@ def _score_detections(
     except ValueError as exc:
         raise DataError(path, str(exc)) from None
     _check_ids(path, preds, known, split)
-    gt = {r.image_id: GroundTruth(r.boxes, r.class_ids, r.iscrowd) for r in split.records}
+    gt = {r.image_id: GroundTruth(r.boxes, r.class_ids, r.ignore) for r in split.records}
     metrics = evaluate_detections(gt, preds, len(split.names), split.names, max_dets=max_dets)
     return metrics.to_dict()
 

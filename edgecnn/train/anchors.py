@@ -111,11 +111,13 @@ def input_box_sizes(split: Split, input_spec: InputSpec) -> np.ndarray:
 
     Scaled as :func:`~edgecnn.postprocess.letterbox.letterbox` (one scale, resized sides
     rounded) or :func:`~edgecnn.postprocess.letterbox.stretch` would scale the image, from the
-    record's width and height (no image is read).
+    record's width and height (no image is read). Crowd regions and difficult objects are left
+    out, as they are of the training targets.
     """
     sizes = []
     for record in split.records:
-        if not len(record.boxes):
+        boxes = record.boxes[~record.ignore]
+        if not len(boxes):
             continue
         w, h = record.width, record.height
         if input_spec.resize == "letterbox":
@@ -123,7 +125,7 @@ def input_box_sizes(split: Split, input_spec: InputSpec) -> np.ndarray:
             sx, sy = max(1, round(w * scale)) / w, max(1, round(h * scale)) / h
         else:
             sx, sy = input_spec.width / w, input_spec.height / h
-        b = record.boxes.astype(np.float64)
+        b = boxes.astype(np.float64)
         sizes.append(np.stack([(b[:, 2] - b[:, 0]) * sx, (b[:, 3] - b[:, 1]) * sy], axis=1))
     return np.concatenate(sizes) if sizes else np.zeros((0, 2))
 

@@ -86,7 +86,7 @@ CASES = {
         _append("labels/train/a.txt", "1 0.5 0.5 0.1"),
         "labels/train/a.txt",
         "line 3",
-        "expected 5 values (class cx cy w h), got 4",
+        "expected 5 values (class cx cy w h) or a polygon (class x1 y1 x2 y2 x3 y3 ...), got 4",
         ["a.png"],
     ),
     "yolo confidence column": (
@@ -105,12 +105,12 @@ CASES = {
         "box [0.95, 0.5, 0.2, 0.2] (normalised cx cy w h) outside the 64x48 image",
         ["c.png"],
     ),
-    "yolo zero size": (
+    "yolo negative size": (
         "yolo",
-        _append("labels/train/c.txt", "0 0.5 0.5 0 0.2"),
+        _append("labels/train/c.txt", "0 0.5 0.5 -0.1 0.2"),
         "labels/train/c.txt",
         "line 4",
-        "has zero or negative size",
+        "has negative size",
         ["c.png"],
     ),
     "yolo pixel coordinates": (
@@ -142,7 +142,7 @@ CASES = {
         _coco(lambda d: _ann(d, 6).update(bbox=[5, 5, -3, 10])),
         COCO_FILE,
         "annotation id 6",
-        "has zero or negative size",
+        "has negative size",
         ["d.jpg"],
     ),
     "coco unknown category": (
@@ -294,7 +294,7 @@ def test_malformed_json_is_fatal_even_when_skipping(make_dataset) -> None:
 def test_missing_voc_image_set_is_fatal(make_dataset) -> None:
     data_yaml = make_dataset("voc")
     data_yaml.write_text(data_yaml.read_text() + "test: .\n")
-    with pytest.raises(DataError, match=r"image-set list not found .*ImageSets/Main/test.txt") as info:
+    with pytest.raises(DataError, match=r"ImageSets/Main/test.txt: image-set list not found") as info:
         load_split(data_yaml, "test", skip_bad=True)
     assert info.value.path.endswith("ImageSets/Main/test.txt")
 

@@ -42,6 +42,8 @@ def test_check_json_for_chosen_splits(make_dataset) -> None:
         "classes": {"cat": 1, "dog": 1, "bird": 0},
         "skipped": 0,
         "skipped_entries": [],
+        "dropped": 0,
+        "dropped_entries": [],
     }
 
 

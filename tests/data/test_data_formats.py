@@ -232,20 +232,27 @@ def test_voc_corners_are_one_based_and_difficult_and_size_are_kept(tmp_path: Pat
     assert record.difficult.tolist() == [True, False]
 
 
-def test_voc_size_element_is_honoured_without_reading_the_image(tmp_path: Path, write_image) -> None:
+def test_voc_image_found_by_id_when_filename_is_wrong_and_size_must_match(
+    tmp_path: Path, write_image
+) -> None:
     write_image(tmp_path / "JPEGImages" / "x.png", 64, 48)
     (tmp_path / "Annotations").mkdir()
-    (tmp_path / "Annotations" / "x.xml").write_text(
-        "<annotation><filename>wrong-name.png</filename><size><width>128</width><height>96</height></size>"
-        "</annotation>"
+    xml = (
+        "<annotation><filename>wrong-name.png</filename>"
+        "<size><width>{}</width><height>48</height></size></annotation>"
     )
+    (tmp_path / "Annotations" / "x.xml").write_text(xml.format(64))
     (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
     (tmp_path / "ImageSets" / "Main" / "val.txt").write_text("x\n")
     (tmp_path / "data.yaml").write_text("val: .\nnames: [a]\n")
     record = load_split(tmp_path / "data.yaml").records[0]
-    # The filename is wrong, so the image is found by its id; the size is the XML's.
+    # The filename is wrong, so the image is found by its id.
     assert record.path == tmp_path / "JPEGImages" / "x.png"
-    assert (record.width, record.height) == (128, 96)
+    assert (record.width, record.height) == (64, 48)
+    # A <size> that is not the image's would scale every box wrongly: refused.
+    (tmp_path / "Annotations" / "x.xml").write_text(xml.format(128))
+    with pytest.raises(DataError, match=r"x.xml \(size\): <size> gives 128x48 but the image .*x.png is 64x"):
+        load_split(tmp_path / "data.yaml")
 
 
 def test_folders_class_order_follows_names_when_given(tmp_path: Path, write_image) -> None:

@@ -102,3 +102,12 @@ def test_anchors_for_model_deals_small_anchors_to_the_small_stride(synth_root: P
     assert anchors_for_model(split, spec, 2, 3) == fit  # deterministic
     with pytest.raises(UserError, match="too few"):
         anchors_for_model(Split("val", "detect", "coco", ["a"], split.records[:1]), spec, 2, 3)
+
+
+def test_input_box_sizes_leave_out_crowd_and_difficult_boxes() -> None:
+    spec = InputSpec(width=123, height=77, resize="stretch")
+    boxes = [[0, 0, 10, 10], [0, 0, 20, 30], [0, 0, 40, 50]]
+    crowd = ImageRecord(Path("x.jpg"), 1, 123, 77, boxes, [0, 0, 0], iscrowd=[False, True, False])
+    difficult = ImageRecord(Path("y.jpg"), 2, 123, 77, boxes, [0, 0, 0], difficult=[False, False, True])
+    split = Split("train", "detect", "coco", ["a"], [crowd, difficult])
+    np.testing.assert_allclose(input_box_sizes(split, spec), [[10, 10], [40, 50], [10, 10], [20, 30]])
