@@ -41,6 +41,7 @@ def draw_detections(
     thickness: int = 0,
     font_scale: float = 0.0,
     copy: bool = True,
+    scores: bool = True,
 ) -> np.ndarray:
     """Draw each detection's box and a ``label 0.87`` tag above it.
 
@@ -52,6 +53,7 @@ def draw_detections(
         thickness: line width in pixels; 0 picks one from the frame size (2 px up to 640 px wide).
         font_scale: OpenCV font scale; 0 picks one from the frame size (0.5 at 640 px wide).
         copy: draw on a copy (default) rather than on ``image`` itself.
+        scores: put the score in the tag (default); False: the label alone (ground truth).
 
     Returns:
         The frame with the drawings (a new array when ``copy`` is true).
@@ -65,7 +67,7 @@ def draw_detections(
     text_row = 0
     for det in detections:
         color = color_for(det.class_id)
-        text = f"{det.label} {det.score:.2f}"
+        text = f"{det.label} {det.score:.2f}" if scores else det.label
         (tw, th), base = cv2.getTextSize(text, font, font_scale, 1)
         if det.box is None:
             text_row += th + base + 4

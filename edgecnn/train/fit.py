@@ -10,6 +10,8 @@ A run directory holds::
     metrics.json        validation metrics of model.keras, the keys of `edgecnn eval --json`
     history.json        one record per epoch (edgecnn.train.history)
     curves.png          losses and validation metrics per epoch
+    train_batch.jpg     the first training batch as the model sees it, labels drawn
+    val_pred.jpg        16 validation images: ground truth and the best model's results
     train_config.json   the resolved TrainConfig (read back by --resume)
     last.npz            last epoch's weights, EMA weights and optimiser state (for --resume)
     train_state.json    epochs done, best epoch and value
@@ -238,7 +240,6 @@ def _loss_fn(config: TrainConfig, spec: ModelSpec) -> Any:
 def _dataset(config: TrainConfig, split: Split, spec: ModelSpec) -> Any:
     import tensorflow as tf
 
-    from edgecnn.data.augment import AugmentConfig
     from edgecnn.data.pipeline import make_dataset
     from edgecnn.train.targets import YoloTargetFn
 
@@ -252,7 +253,7 @@ def _dataset(config: TrainConfig, split: Split, spec: ModelSpec) -> Any:
         spec.input,
         batch_size=config.batch,
         training=True,
-        augment=config.augment_config if config.augment else AugmentConfig.off(),
+        augment=_augment(config),
         seed=config.seed,
         target_fn=target_fn,
         one_hot=spec.task == "classify",
@@ -262,6 +263,12 @@ def _dataset(config: TrainConfig, split: Split, spec: ModelSpec) -> Any:
         options.threading.private_threadpool_size = config.workers
         ds = ds.with_options(options)
     return ds
+
+
+def _augment(config: TrainConfig) -> Any:
+    from edgecnn.data.augment import AugmentConfig
+
+    return config.augment_config if config.augment else AugmentConfig.off()
 
 
 def _save_model(model: Any, run: Path) -> None:
@@ -349,6 +356,10 @@ def train(
 
     predictor = KerasPredictor(trainer.ema, spec, batch_size=max(config.batch, 32))
     train_ds = _dataset(config, train_split, spec)
+    if not config.resume:
+        from edgecnn.train.preview import TRAIN_BATCH_FILE, write_train_batch
+
+        _picture(write_train_batch, train_split, spec, _augment(config), config.seed, run / TRAIN_BATCH_FILE)
     for _ in range(start_epoch):  # advance tf.data's per-pass seeds past the finished epochs
         iter(train_ds)
     stopped_early = False
@@ -391,6 +402,9 @@ def train(
     best = load_predictor(run / MODEL_FILE, batch_size=max(config.batch, 32))
     metrics = evaluate_model(best, val_split, spec)
     _write_json(run / METRICS_FILE, metrics)
+    from edgecnn.train.preview import VAL_PRED_FILE, write_val_predictions
+
+    _picture(write_val_predictions, best, val_split, spec, run / VAL_PRED_FILE)
     return TrainResult(
         run_dir=run,
         model_path=run / MODEL_FILE,
@@ -402,6 +416,14 @@ def train(
         stopped_early=stopped_early,
         seconds=time.perf_counter() - started,
     )
+
+
+def _picture(draw: Any, *args: Any) -> None:
+    """Run a drawing function of :mod:`edgecnn.train.preview`; a failure is logged, not raised."""
+    try:
+        draw(*args)
+    except Exception as exc:  # a picture must not cost the run
+        logger.warning("could not draw %s: %s", args[-1], exc)
 
 
 def _plot(history: list[dict[str, Any]], path: Path) -> None:

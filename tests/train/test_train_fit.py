@@ -21,6 +21,8 @@ RUN_FILES = {
     "metrics.json",
     "history.json",
     "curves.png",
+    "train_batch.jpg",
+    "val_pred.jpg",
     "train_config.json",
     "last.npz",
     "train_state.json",
