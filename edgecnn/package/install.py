@@ -23,12 +23,27 @@ exists (and keeps to Python 3.9 syntax, for older boards).
    like dpkg's conffiles; otherwise the new one is written next to it as ``device.yaml.dist``),
    the systemd unit, ``systemctl daemon-reload``.
 4. **Switch**: the ``/opt/edgecnn/current`` symlink is replaced atomically (rename) to point at
-   the new release; ``--enable`` / ``--start`` then enable and (re)start the service.
+   the new release (``/opt/edgecnn/previous`` then names the release it pointed at before);
+   ``--enable`` / ``--start`` then enable and (re)start the service.
+
+When a complete release already on the board has a byte-identical ``requirements.txt`` (the
+same wheels, pinned by the same hashes), its venv's packages are copied instead of installed
+again, and every copied file is checked against the sha256 its package's ``RECORD`` holds
+(pip wrote it at install time; byte code has none); anything amiss falls back to a full install.
+
+Releases already installed (``edgecnn deploy`` uses these; any bundle's installer can run them)::
+
+    sudo python3 install.py --list                       # the releases, as JSON
+    sudo python3 install.py --switch-to previous         # rollback: link, config and unit
+    sudo python3 install.py --prune --keep 3             # keep 3 releases (never current, previous)
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
+import csv
 import fcntl
 import hashlib
 import json
@@ -39,6 +54,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -50,6 +66,7 @@ UNIT = "systemd/edgecnn-detect.service"
 WHEELS = "wheels"
 REQUIREMENTS = "requirements.txt"
 COMPLETE_MARK = ".installed"
+PREVIOUS = "previous"
 SERVICE_USER = "edgecnn"
 DEFAULT_PREFIX = Path("/opt/edgecnn")
 
@@ -235,6 +252,8 @@ class Installer:
         self.version = manifest["version"]
         self.release = prefix / "releases" / self.version
         self.timings: dict[str, float] = {}
+        #: the release whose packages the venv was copied from, if any
+        self.reused_from: str | None = None
 
     def _run(self, command: list, what: str) -> str:
         try:
@@ -280,14 +299,9 @@ class Installer:
                 shutil.copyfile(self.bundle / rel, dest)
                 os.chmod(dest, 0o644)
             started = time.monotonic()
-            self.log("creating the venv")
-            self._run([self.python, "-m", "venv", self.release / "venv"], "python -m venv")
-            pip = [self.release / "venv/bin/python", "-m", "pip", "install", "--isolated", "--no-index"]
-            pip += ["--find-links", self.bundle / WHEELS, "--require-hashes", "--only-binary", ":all:"]
-            pip += ["--no-cache-dir", "--disable-pip-version-check", "-r", self.bundle / REQUIREMENTS]
-            count = len(list((self.bundle / WHEELS).glob("*.whl")))
-            self.log(f"installing {count} wheels offline (--require-hashes)")
-            self._run(pip, "pip install")
+            donor = self.venv_donor()
+            if donor is None or not self.reuse_venv(donor):
+                self.create_venv()
             self._timed("venv", started)
             started = time.monotonic()
             self.check_release()
@@ -296,6 +310,59 @@ class Installer:
         except BaseException:
             shutil.rmtree(self.release, ignore_errors=True)
             raise
+
+    def create_venv(self) -> None:
+        """A new venv filled offline from the bundle's wheels (``--require-hashes``)."""
+        self.log("creating the venv")
+        self._run([self.python, "-m", "venv", self.release / "venv"], "python -m venv")
+        pip = [self.release / "venv/bin/python", "-m", "pip", "install", "--isolated", "--no-index"]
+        pip += ["--find-links", self.bundle / WHEELS, "--require-hashes", "--only-binary", ":all:"]
+        pip += ["--no-cache-dir", "--disable-pip-version-check", "-r", self.bundle / REQUIREMENTS]
+        count = len(list((self.bundle / WHEELS).glob("*.whl")))
+        self.log(f"installing {count} wheels offline (--require-hashes)")
+        self._run(pip, "pip install")
+
+    def venv_donor(self) -> Path | None:
+        """The newest complete release whose ``requirements.txt`` is byte-identical to ours."""
+        ours = (self.bundle / REQUIREMENTS).read_bytes()
+        found = []
+        for release in (self.prefix / "releases").glob("*"):
+            mark = release / COMPLETE_MARK
+            if release == self.release or not mark.is_file() or not (release / "venv/pyvenv.cfg").is_file():
+                continue
+            try:
+                if (release / REQUIREMENTS).read_bytes() == ours:
+                    found.append((mark.stat().st_mtime, release))
+            except OSError:
+                continue
+        return max(found)[1] if found else None
+
+    def reuse_venv(self, donor: Path) -> bool:
+        """Fill a new venv with a copy of ``donor``'s packages, each file checked against its
+        package's ``RECORD``; False (and no venv left) when anything does not match."""
+        venv, old = self.release / "venv", donor / "venv"
+        self.log(f"reusing the packages of release {donor.name} (same requirements.txt)")
+        try:
+            self._run([self.python, "-m", "venv", "--without-pip", venv], "python -m venv")
+            if _pyvenv_base(venv) != _pyvenv_base(old):
+                raise BundleError(f"{old} was made from another Python")
+            new_site, old_site = _site_packages(venv), _site_packages(old)
+            shutil.rmtree(new_site)
+            shutil.copytree(old_site, new_site, symlinks=True)
+            for script in sorted((old / "bin").iterdir()):
+                dest = venv / "bin" / script.name
+                if dest.exists() or dest.is_symlink() or script.is_symlink() or not script.is_file():
+                    continue  # the new venv's own python links and activate scripts
+                dest.write_bytes(script.read_bytes().replace(str(old).encode(), str(venv).encode()))
+                os.chmod(dest, script.stat().st_mode & 0o777)
+            checked = verify_site_packages(new_site, (self.bundle / REQUIREMENTS).read_text())
+        except (BundleError, OSError) as exc:
+            self.log(f"cannot reuse it ({exc}); installing the wheels")
+            shutil.rmtree(venv, ignore_errors=True)
+            return False
+        self.log(f"{checked} files match the sha256 in their packages' RECORD")
+        self.reused_from = donor.name
+        return True
 
     def check_release(self) -> None:
         """The installed ``edgecnn`` runs, and loads and runs the model once in this board's runtime."""
@@ -381,13 +448,216 @@ class Installer:
             self._run(["systemctl", "daemon-reload"], "systemctl daemon-reload")
 
     def switch_current(self) -> None:
-        """Point ``prefix/current`` at the release, atomically (a rename over the old link)."""
-        link = self.prefix / "current"
-        tmp = self.prefix / f".current.{os.getpid()}"
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        os.symlink(Path("releases") / self.version, tmp)
-        os.replace(tmp, link)
+        """Point ``prefix/current`` at the release, atomically (a rename over the old link); the
+        release it pointed at before becomes ``prefix/previous``."""
+        before = link_target(self.prefix, "current")
+        if before is not None and before != self.version:
+            _replace_link(self.prefix, PREVIOUS, before)
+        _replace_link(self.prefix, "current", self.version)
+
+
+def _replace_link(prefix: Path, name: str, version: str) -> None:
+    """Point ``prefix/name`` at ``releases/<version>`` atomically (a new link renamed over it)."""
+    tmp = prefix / f".{name}.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(Path("releases") / version, tmp)
+    os.replace(tmp, prefix / name)
+
+
+def link_target(prefix: Path, name: str) -> str | None:
+    """The release version ``prefix/current`` (or ``previous``) points at, or None."""
+    try:
+        target = Path(os.readlink(prefix / name))
+    except OSError:
+        return None
+    return target.name if target.parent.name == "releases" else None
+
+
+def _pyvenv_base(venv: Path) -> tuple:
+    """The interpreter a venv was made from: ``home`` and ``version`` of its ``pyvenv.cfg``."""
+    values = {}
+    for line in (venv / "pyvenv.cfg").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values.get("home"), values.get("version", values.get("version_info"))
+
+
+def _site_packages(venv: Path) -> Path:
+    found = sorted((venv / "lib").glob("python3*/site-packages"))
+    if len(found) != 1:
+        raise BundleError(f"{venv}: expected one lib/python3.X/site-packages")
+    return found[0]
+
+
+def _normalise(name: str) -> str:
+    return "".join("-" if c in "-_." else c for c in name.lower())
+
+
+def verify_site_packages(site: Path, requirements: str) -> int:
+    """Check a copied ``site-packages``: every file with a hash in a package's ``RECORD`` has
+    that sha256, every other file but byte code is listed in one, and every pinned requirement
+    (``name==version``) is installed at that version. Returns the number of files checked.
+
+    Raises:
+        BundleError: naming the first file or package that does not match.
+    """
+    installed = {}
+    listed = set()
+    checked = 0
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        name, _, version = record.parent.name[: -len(".dist-info")].partition("-")
+        installed[_normalise(name)] = version
+        with record.open(newline="") as handle:
+            for row in csv.reader(handle):
+                if not row:
+                    continue
+                path = (site / row[0]).resolve()
+                if site.resolve() not in path.parents:
+                    continue  # scripts in bin/: written anew for this venv
+                listed.add(path)
+                if len(row) < 2 or not row[1]:
+                    continue
+                algorithm, _, expected = row[1].partition("=")
+                digest = hashlib.new(algorithm)
+                with path.open("rb") as data:
+                    for block in iter(lambda: data.read(1 << 20), b""):
+                        digest.update(block)
+                actual = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+                if actual != expected:
+                    raise BundleError(f"{path}: differs from its package's RECORD")
+                checked += 1
+    for path in site.rglob("*"):
+        if path.is_file() and path.suffix != ".pyc" and path.resolve() not in listed:
+            raise BundleError(f"{path}: not listed in any package's RECORD")
+    for line in requirements.splitlines():
+        pin = line.split("--hash", 1)[0].strip().rstrip("\\").strip()
+        if "==" not in pin or pin.startswith("#"):
+            continue
+        name, version = pin.split("==", 1)
+        if installed.get(_normalise(name)) != version.strip():
+            raise BundleError(f"{name.strip()}=={version.strip()} is not installed there")
+    return checked
+
+
+@contextlib.contextmanager
+def _locked(prefix: Path) -> Iterator[None]:
+    """Hold the prefix's install lock: one installer, switch or prune at a time."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    with (prefix / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def list_releases(prefix: Path = DEFAULT_PREFIX) -> list:
+    """The release directories, oldest install first: ``version``, ``complete``, ``installed``
+    (UTC time of the complete mark, or None), ``current``, ``previous``."""
+    current, previous = link_target(prefix, "current"), link_target(prefix, PREVIOUS)
+    found = []
+    for release in (prefix / "releases").glob("*"):
+        if not release.is_dir() or release.is_symlink():
+            continue
+        mark = release / COMPLETE_MARK
+        stamp = (mark if mark.is_file() else release).stat().st_mtime
+        found.append((stamp, release.name, mark.is_file()))
+    return [
+        {
+            "version": version,
+            "complete": complete,
+            "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)) if complete else None,
+            "current": version == current,
+            "previous": version == previous,
+        }
+        for stamp, version, complete in sorted(found)
+    ]
+
+
+def _prune(prefix: Path, keep: int, log) -> list:
+    """Remove failed attempts and all but the ``keep`` newest complete releases; the current and
+    the previous release always stay. Call with the lock held. Returns the removed versions."""
+    releases = list_releases(prefix)
+    complete = [r for r in releases if r["complete"]]
+    kept = {r["version"] for r in complete if r["current"] or r["previous"]}
+    for release in reversed(complete):
+        if len(kept) >= keep:
+            break
+        kept.add(release["version"])
+    removed = []
+    for release in releases:
+        if release["version"] not in kept:
+            log(f"removing release {release['version']}" + ("" if release["complete"] else " (incomplete)"))
+            shutil.rmtree(prefix / "releases" / release["version"])
+            removed.append(release["version"])
+    return removed
+
+
+def prune_releases(prefix: Path = DEFAULT_PREFIX, keep: int = 3, log=print) -> list:
+    """Keep at most ``keep`` complete releases (never the current or the previous one); remove
+    the others and any incomplete attempt. Returns the removed versions."""
+    with _locked(prefix):
+        return _prune(prefix, keep, log)
+
+
+def _systemctl(job: Installer, enable: bool, start: bool) -> None:
+    if job.systemd and job.systemd_running():
+        unit = Path(UNIT).name
+        if enable:
+            job._run(["systemctl", "enable", unit], "systemctl enable")
+        if start:
+            job._run(["systemctl", "restart", unit], "systemctl restart")
+
+
+def switch_release(
+    version: str,
+    prefix: Path = DEFAULT_PREFIX,
+    etc: Path = Path("/etc/edgecnn"),
+    unit_dir: Path = Path("/etc/systemd/system"),
+    systemd: bool = True,
+    enable: bool = False,
+    start: bool = False,
+    replace_config: bool = False,
+    keep: int | None = None,
+    log=print,
+) -> dict:
+    """Make an installed, complete release current again (a rollback): its config (by the same
+    rules as an install) and unit, then the ``current`` link. ``version`` may be ``previous``.
+
+    Returns:
+        ``version``, ``release``, ``state`` (``switched``), ``config``, ``removed``.
+
+    Raises:
+        BundleError: no such complete release (nothing changed), or a step failed.
+    """
+    if systemd and os.geteuid() != 0:
+        raise BundleError("run as root (sudo python3 install.py --switch-to ...)")
+    with _locked(prefix):
+        if version == PREVIOUS:
+            named = link_target(prefix, PREVIOUS)
+            if named is None:
+                raise BundleError(f"{prefix / PREVIOUS}: there is no previous release")
+            version = named
+        release = prefix / "releases" / version
+        if "/" in version or version in ("", ".", "..") or not (release / COMPLETE_MARK).is_file():
+            raise BundleError(f"{release}: not a complete release (see --list)")
+        job = Installer(
+            release, read_manifest(release), prefix, etc, unit_dir, sys.executable, False, systemd, log
+        )
+        config = job.install_config(replace_config)
+        log(f"config {etc / 'device.yaml'}: {config}")
+        if systemd:
+            job.install_unit()
+        job.switch_current()
+        log(f"{prefix / 'current'} -> releases/{version}")
+        _systemctl(job, enable, start)
+        removed = _prune(prefix, keep, log) if keep else []
+    return {
+        "version": version,
+        "release": str(release),
+        "state": "switched",
+        "config": config,
+        "removed": removed,
+    }
 
 
 def install(
@@ -402,13 +672,16 @@ def install(
     start: bool = False,
     replace_config: bool = False,
     force: bool = False,
+    keep: int | None = None,
     log=print,
 ) -> dict:
-    """Verify the unpacked bundle, then install it (see the module docstring).
+    """Verify the unpacked bundle, then install it (see the module docstring); with ``keep``,
+    prune old releases afterwards (:func:`prune_releases`).
 
     Returns:
         A summary: ``version``, ``release``, ``state`` (``installed`` or ``already installed``),
-        ``config`` and ``seconds`` per step.
+        ``config``, ``venv_from`` (the release whose packages were reused, or None),
+        ``removed`` (pruned releases) and ``seconds`` per step.
 
     Raises:
         BundleError: verification failed (nothing was changed) or a step failed.
@@ -424,9 +697,7 @@ def install(
     log(f"bundle {manifest['name']} {manifest['version']} verified ({len(manifest['files'])} files)")
     timings = {"verify": round(time.monotonic() - started, 2)}
     job = Installer(bundle, manifest, prefix, etc, unit_dir, python, manage_user, systemd, log)
-    prefix.mkdir(parents=True, exist_ok=True)
-    with (prefix / ".install.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(prefix):
         state = job.release_state(force)
         if state == "new":
             job.build_release()
@@ -440,12 +711,8 @@ def install(
             job.install_unit()
         job.switch_current()
         log(f"{prefix / 'current'} -> releases/{job.version}")
-        if systemd and job.systemd_running():
-            unit = Path(UNIT).name
-            if enable:
-                job._run(["systemctl", "enable", unit], "systemctl enable")
-            if start:
-                job._run(["systemctl", "restart", unit], "systemctl restart")
+        _systemctl(job, enable, start)
+        removed = _prune(prefix, keep, log) if keep else []
     timings.update(job.timings)
     timings["total"] = round(time.monotonic() - started, 2)
     return {
@@ -453,6 +720,8 @@ def install(
         "release": str(job.release),
         "state": "installed" if state == "new" else "already installed",
         "config": config,
+        "venv_from": job.reused_from,
+        "removed": removed,
         "seconds": timings,
     }
 
@@ -479,8 +748,49 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="replace a release of the same version")
     parser.add_argument("--no-user", action="store_true", help="do not create the edgecnn user")
     parser.add_argument("--no-systemd", action="store_true", help="no unit, no systemctl (containers)")
+    parser.add_argument(
+        "--list", action="store_true", help="print the installed releases as JSON, change nothing"
+    )
+    parser.add_argument(
+        "--switch-to",
+        metavar="VERSION",
+        help="make an installed release current again (rollback), with its config and unit; 'previous' "
+        "for the release current pointed at before",
+    )
+    parser.add_argument(
+        "--keep",
+        type=int,
+        metavar="N",
+        help="afterwards keep at most N complete releases (never the current or the previous one)",
+    )
+    parser.add_argument("--prune", action="store_true", help="only remove old releases (needs --keep)")
     args = parser.parse_args(argv)
+    if args.keep is not None and args.keep < 1:
+        parser.error("--keep must be at least 1")
+    if args.prune and args.keep is None:
+        parser.error("--prune needs --keep N")
     try:
+        if args.list:
+            print(json.dumps(list_releases(args.prefix), indent=2))
+            return 0
+        if args.prune:
+            removed = prune_releases(args.prefix, args.keep)
+            print("install.py: " + json.dumps({"removed": removed, "state": "pruned"}, sort_keys=True))
+            return 0
+        if args.switch_to:
+            summary = switch_release(
+                args.switch_to,
+                prefix=args.prefix,
+                etc=args.etc,
+                unit_dir=args.unit_dir,
+                systemd=not args.no_systemd,
+                enable=args.enable,
+                start=args.start,
+                replace_config=args.replace_config,
+                keep=args.keep,
+            )
+            print("install.py: " + json.dumps(summary, sort_keys=True))
+            return 0
         if args.verify_only:
             manifest = verify_bundle(args.bundle.resolve())
             check_board(manifest, args.python)
@@ -498,6 +808,7 @@ def main(argv: list | None = None) -> int:
             start=args.start,
             replace_config=args.replace_config,
             force=args.force,
+            keep=args.keep,
         )
     except BundleError as exc:
         print(f"install.py: error: {exc}", file=sys.stderr)

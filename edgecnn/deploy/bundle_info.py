@@ -1,0 +1,80 @@
+"""What ``edgecnn deploy`` needs to know about a bundle archive, read on the workstation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgecnn.errors import UserError
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """A bundle archive made by ``edgecnn package``.
+
+    Args:
+        path: the ``.tar.gz``.
+        sha256: hex digest of the archive (names it on the board, skips a second upload).
+        size: bytes.
+        name: bundle name from its manifest.
+        version: release version from its manifest (``/opt/edgecnn/releases/<version>``).
+        top: the archive's top directory (where ``install.py`` is).
+        machine: the board CPU it is for (``uname -m``: aarch64, x86_64).
+    """
+
+    path: Path
+    sha256: str
+    size: int
+    name: str
+    version: str
+    top: str
+    machine: str
+
+
+def read_bundle(path: Path) -> BundleInfo:
+    """Check that ``path`` is an edgecnn bundle and read its name, version and digest.
+
+    The installer on the board verifies every byte; this only catches a wrong file early.
+
+    Raises:
+        UserError: missing, not a gzip tar archive, or without ``TOP/manifest.json`` and
+            ``TOP/install.py``.
+    """
+    if not path.is_file():
+        raise UserError(f"{path}: no such bundle (make one with: edgecnn package MODEL.tflite)")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            names = tar.getnames()
+            tops = {name.split("/", 1)[0] for name in names}
+            if len(tops) != 1:
+                raise UserError(f"{path}: not an edgecnn bundle (expected one top directory)")
+            top = tops.pop()
+            if not _SAFE_NAME.fullmatch(top):
+                raise UserError(f"{path}: not an edgecnn bundle (top directory {top!r})")
+            if f"{top}/install.py" not in names:
+                raise UserError(f"{path}: not an edgecnn bundle (no {top}/install.py)")
+            member = tar.extractfile(f"{top}/manifest.json")
+            manifest = json.loads(member.read()) if member is not None else None
+    except (tarfile.TarError, OSError, EOFError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: not an edgecnn bundle ({exc})") from None
+    if not isinstance(manifest, dict) or "version" not in manifest:
+        raise UserError(f"{path}: not an edgecnn bundle (its manifest has no version)")
+    return BundleInfo(
+        path=path,
+        sha256=digest.hexdigest(),
+        size=path.stat().st_size,
+        name=str(manifest.get("name", top)),
+        version=str(manifest["version"]),
+        top=top,
+        machine=str(manifest.get("target", {}).get("machine", "")),
+    )

@@ -1,0 +1,303 @@
+"""One board's deploy: probe, upload, install, restart, health check, rollback, prune.
+
+Everything on the board goes through :class:`~edgecnn.deploy.ssh.Ssh` as the login user, with
+``sudo -n`` (passwordless sudo, never a password) for the installer, ``systemctl`` and
+``journalctl``. The bundle's own ``install.py`` does the installing, switching and pruning
+(docs/packaging.md); this module decides when, and judges the service afterwards
+(:mod:`edgecnn.deploy.health`). docs/deploy.md walks through the steps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from edgecnn.deploy.bundle_info import BundleInfo
+from edgecnn.deploy.health import SERVICE, HealthCheck, parse_show, show_command
+from edgecnn.deploy.hosts import Host
+from edgecnn.deploy.ssh import Ssh, SshError, SshOptions, last_lines
+
+#: Staging directory on the board, below the login user's home: ``<sha256>.tar.gz`` (kept for
+#: the next deploy, which then skips the upload) and ``<sha256>/`` (unpacked while deploying).
+STAGE = ".cache/edgecnn-deploy"
+PREFIX = "/opt/edgecnn"
+JOURNAL_LINES = 15
+
+_SECRET = re.compile(r"(?i)(password|passwd|token|secret|api[_-]?key)(\W{1,3})\S+")
+_AUTHORIZATION = re.compile(r"(?i)(authorization)(\W{1,3}).*")
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """How to deploy, for every board.
+
+    Args:
+        ssh: identity, known_hosts and host key policy.
+        health_timeout: seconds the restarted service has to become healthy.
+        keep: complete releases to keep on the board (never the current or previous one).
+        poll_interval: seconds between two looks at the service.
+    """
+
+    ssh: SshOptions = field(default_factory=SshOptions)
+    health_timeout: float = 60.0
+    keep: int = 3
+    poll_interval: float = 2.0
+
+
+@dataclass
+class BoardResult:
+    """What happened on one board.
+
+    ``outcome`` is ``deployed`` (the new release runs healthy), ``rolled back`` (it did not;
+    the previous release runs healthy again) or ``failed`` (anything else; ``reason`` says
+    what). ``current`` is the release ``/opt/edgecnn/current`` points at in the end, if known.
+    """
+
+    host: str
+    version: str
+    outcome: str = "failed"
+    reason: str = ""
+    previous: str | None = None
+    current: str | None = None
+    status: str = ""
+    uploaded_bytes: int = 0
+    venv_from: str | None = None
+    removed: list[str] = field(default_factory=list)
+    journal: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the new release is running and healthy."""
+        return self.outcome == "deployed"
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (``--json``)."""
+        return {**asdict(self), "ok": self.ok}
+
+
+class StepError(Exception):
+    """A deploy step failed on the board; the message is the reason."""
+
+
+def redact(line: str) -> str:
+    """A journal line with values after password/token/secret-like keys replaced by ``***``."""
+    line = _AUTHORIZATION.sub(lambda m: f"{m.group(1)}{m.group(2)}***", line)
+    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", line)
+
+
+class BoardDeploy:
+    """The steps of one board's deploy (see :func:`deploy_board`)."""
+
+    def __init__(self, host: Host, bundle: BundleInfo, options: DeployOptions, log: Log) -> None:
+        self.host = host
+        self.bundle = bundle
+        self.options = options
+        self.ssh = Ssh(host, options.ssh)
+        self.result = BoardResult(host=str(host), version=bundle.version)
+        self._log = log
+        self.stage = ""
+        self.installer = ""
+        self.since = ""
+
+    def log(self, message: str) -> None:
+        self._log(f"{self.host}: {message}")
+
+    def timed(self, name: str, started: float) -> None:
+        self.result.seconds[name] = round(time.monotonic() - started, 1)
+
+    def sudo(self, command: str, what: str, timeout: float | None = None) -> str:
+        """Run ``sudo -n command``; its stdout, or :class:`StepError` with its last lines."""
+        done = self.ssh.run(f"sudo -n {command}", timeout=timeout, check=False)
+        if done.returncode != 0:
+            errors = [ln for ln in done.stderr.splitlines() if "error:" in ln]
+            raise StepError(f"{what} failed: {errors[-1].strip() if errors else last_lines(done)}")
+        return done.stdout
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def probe(self) -> dict[str, str]:
+        """Connect (host key check) and read the board's state; nothing is changed."""
+        archive = f"{STAGE}/{self.bundle.sha256}.tar.gz"
+        script = "; ".join(
+            [
+                'echo "home=$HOME"',
+                'echo "machine=$(uname -m)"',
+                f'echo "current=$(readlink {PREFIX}/current 2>/dev/null)"',
+                'echo "now=$(date +%s)"',
+                f"if [ -f {archive} ]; then echo \"have=$(sha256sum {archive} | cut -d' ' -f1)\"; fi",
+                "command -v python3 >/dev/null && echo python3=yes",
+                "sudo -n true 2>/dev/null && echo sudo=yes",
+            ]
+        )
+        facts = parse_show(self.ssh.run(script, timeout=60).stdout)
+        if self.bundle.machine and facts.get("machine") != self.bundle.machine:
+            raise StepError(f"the bundle is for {self.bundle.machine}; this board is {facts.get('machine')}")
+        if facts.get("python3") != "yes":
+            raise StepError("python3 is not installed on the board (the installer needs it)")
+        if facts.get("sudo") != "yes":
+            raise StepError(
+                f"{self.host.user or 'the login user'} cannot run sudo without a password "
+                "(deploy needs passwordless sudo: NOPASSWD in /etc/sudoers.d)"
+            )
+        current = facts.get("current", "")
+        self.result.previous = current.rsplit("/", 1)[-1] if current.startswith("releases/") else None
+        self.result.current = self.result.previous
+        self.stage = f"{facts['home']}/{STAGE}"
+        self.installer = shlex.quote(f"{self.stage}/{self.bundle.sha256}/{self.bundle.top}/install.py")
+        self.since = facts.get("now", "")
+        return facts
+
+    def upload(self, have: str | None) -> None:
+        """Copy the archive to the staging directory unless the same bytes are there."""
+        name = f"{self.bundle.sha256}.tar.gz"
+        stage = shlex.quote(self.stage)
+        if have == self.bundle.sha256:
+            self.log(f"bundle already on the board ({name[:12]}...), not uploading")
+            return
+        self.log(f"uploading {self.bundle.size / 1e6:.1f} MB")
+        started = time.monotonic()
+        with self.bundle.path.open("rb") as data:
+            self.ssh.run(
+                f"mkdir -p {stage} && cat > {stage}/{name}.part && mv -f {stage}/{name}.part {stage}/{name}",
+                stdin=data,
+            )
+        got = self.ssh.run(f"sha256sum {stage}/{name}", timeout=300).stdout.split(" ", 1)[0]
+        if got != self.bundle.sha256:
+            raise StepError(f"the upload arrived damaged (sha256 {got[:16]}... on the board)")
+        self.timed("upload", started)
+        self.result.uploaded_bytes = self.bundle.size
+        self.log(f"uploaded in {self.result.seconds['upload']:.1f} s")
+
+    def install(self) -> None:
+        """Unpack and run the bundle's installer (it verifies, installs and switches ``current``)."""
+        stage, sha = shlex.quote(self.stage), self.bundle.sha256
+        self.ssh.run(
+            f"cd {stage} && rm -rf {sha} && mkdir {sha} && tar xzf {sha}.tar.gz -C {sha}", timeout=600
+        )
+        self.log(f"installing {self.bundle.version}")
+        started = time.monotonic()
+        out = self.sudo(f"python3 {self.installer} --enable", "install.py", timeout=3600)
+        self.timed("install", started)
+        lines = [ln for ln in out.splitlines() if ln.startswith("install.py: {")]
+        summary = json.loads(lines[-1].split(": ", 1)[1]) if lines else {}
+        self.result.current = self.bundle.version
+        self.result.venv_from = summary.get("venv_from")
+        how = summary.get("state", "installed")
+        if self.result.venv_from:
+            how += f", packages reused from {self.result.venv_from}"
+        self.log(f"{how} in {self.result.seconds['install']:.1f} s; current -> {self.bundle.version}")
+
+    def invocation(self) -> str:
+        """The service's current ``InvocationID`` ('' if it never ran)."""
+        out = self.ssh.run(f"systemctl show -p InvocationID --value {SERVICE}", timeout=60, check=False)
+        return out.stdout.strip()
+
+    def restart_and_check(self, label: str) -> tuple[bool, str]:
+        """Restart the service (without waiting for it) and run the health check."""
+        old = self.invocation()
+        if old:  # a failed unit (or one past its start limit) would not start again
+            self.sudo(f"systemctl reset-failed {SERVICE}", "systemctl reset-failed")
+        self.sudo(f"systemctl restart --no-block {SERVICE}", "systemctl restart")
+        timeout = self.options.health_timeout
+        self.log(f"health check ({label}, up to {timeout:.0f} s)")
+        started = time.monotonic()
+        check = HealthCheck(old)
+        deadline = started + timeout
+        while True:
+            props = parse_show(self.ssh.run(show_command(), timeout=60, check=False).stdout)
+            verdict, detail = check.observe(props)
+            if verdict != "wait":
+                break
+            if time.monotonic() >= deadline:
+                verdict, detail = "failed", check.timeout_reason(timeout)
+                break
+            time.sleep(self.options.poll_interval)
+        self.timed(label, started)
+        self.log(f"{verdict if verdict == 'healthy' else 'not healthy'}: {detail}")
+        return verdict == "healthy", detail
+
+    def journal(self) -> list[str]:
+        """The service's last journal lines since the deploy began, secrets redacted."""
+        since = f"--since @{self.since} " if self.since.isdigit() else ""
+        command = f"sudo -n journalctl -u {SERVICE} {since}-n {JOURNAL_LINES} --no-pager -o cat"
+        done = self.ssh.run(command, timeout=60, check=False)
+        return [redact(line) for line in done.stdout.splitlines() if line.strip()]
+
+    def rollback(self, why: str) -> None:
+        """Switch back to the previous release and check it; or stop the service if there is none."""
+        result = self.result
+        result.journal = self.journal()
+        errors = [line for line in result.journal if "error:" in line.lower()]
+        if errors:
+            why = f"{why}: {errors[-1]}"
+        previous = result.previous
+        try:
+            if previous is None or previous == self.bundle.version:
+                self.log("no previous release to roll back to: stopping the service")
+                self.sudo(f"systemctl stop {SERVICE}", "systemctl stop")
+                result.reason = f"{why}; no previous release to roll back to, the service was stopped"
+                return
+            self.log(f"rolling back to {previous}")
+            started = time.monotonic()
+            self.sudo(f"python3 {self.installer} --switch-to {shlex.quote(previous)} --enable", "rollback")
+            result.current = previous
+            healthy, detail = self.restart_and_check("rollback health")
+            self.timed("rollback", started)
+        except (SshError, StepError) as exc:
+            raise StepError(f"{why}; the rollback to {previous} failed: {exc}") from None
+        if healthy:
+            result.outcome, result.status = "rolled back", detail
+            result.reason = f"{why}; rolled back to {previous}"
+        else:
+            result.reason = f"{why}; rolled back to {previous}, which is not healthy either: {detail}"
+
+    def finish(self) -> None:
+        """Prune old releases (after a healthy deploy) and clear the staging directory."""
+        if self.result.ok:
+            out = self.sudo(f"python3 {self.installer} --prune --keep {self.options.keep}", "prune")
+            lines = [ln for ln in out.splitlines() if ln.startswith("install.py: {")]
+            self.result.removed = json.loads(lines[-1].split(": ", 1)[1])["removed"] if lines else []
+            if self.result.removed:
+                self.log(f"removed old releases: {', '.join(self.result.removed)}")
+        keep = shlex.quote(f"{self.bundle.sha256}.tar.gz")
+        stage = shlex.quote(self.stage)
+        self.ssh.run(f"find {stage} -mindepth 1 -maxdepth 1 ! -name {keep} -exec rm -rf {{}} +", check=False)
+
+    def run(self) -> BoardResult:
+        """All the steps; never raises for a board's failure (it is in the result)."""
+        started = time.monotonic()
+        result = self.result
+        try:
+            self.log("connecting")
+            facts = self.probe()
+            self.timed("connect", started)
+            self.upload(facts.get("have"))
+            self.install()
+            healthy, detail = self.restart_and_check("health")
+            if healthy:
+                result.outcome, result.status = "deployed", detail
+            else:
+                self.rollback(detail)
+            self.finish()
+        except (SshError, StepError) as exc:
+            result.outcome = "failed"
+            result.reason = str(exc).removeprefix(f"{self.host}: ")
+        self.timed("total", started)
+        self.log(
+            f"{result.outcome} in {result.seconds['total']:.1f} s"
+            + (f": {result.reason}" if result.reason else "")
+        )
+        return result
+
+
+def deploy_board(host: Host, bundle: BundleInfo, options: DeployOptions, log: Log = print) -> BoardResult:
+    """Deploy ``bundle`` to one board; the result says how it went (this never raises for a
+    failure on the board, only for a bug)."""
+    return BoardDeploy(host, bundle, options, log).run()

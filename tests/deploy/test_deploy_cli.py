@@ -1,0 +1,70 @@
+"""``edgecnn deploy`` argument errors: one line on stderr, exit 2, before anything connects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgecnn.cli import app
+from edgecnn.deploy.bundle_info import read_bundle
+
+runner = CliRunner()
+
+
+def _deploy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgecnn", "deploy", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_missing_bundle_and_bad_host_exit_2_in_one_line(tmp_path: Path, fake_bundle: Path) -> None:
+    cases = [
+        ([str(tmp_path / "nope.tar.gz"), "pi@board"], "nope.tar.gz: no such bundle"),
+        ([str(fake_bundle), "pi@board:99999"], "port '99999' is not a number from 1 to 65535"),
+        ([str(fake_bundle), "pi@-oProxyCommand=sh"], "is not a valid host name or address"),
+        ([str(fake_bundle)], "no host to deploy to"),
+        ([str(fake_bundle), "--hosts", str(tmp_path / "missing.txt")], "--hosts"),
+        ([str(fake_bundle), "pi@board", "--identity", str(tmp_path / "no-key")], "--identity"),
+    ]
+    for args, message in cases:
+        result = _deploy(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and message in result.stderr, (args, result.stderr)
+        assert result.stderr.startswith("edgecnn: error: ") and result.stdout == ""
+
+
+def test_not_a_bundle_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not a tar file")
+    result = runner.invoke(app, ["deploy", str(junk), "pi@board"])
+    assert result.exit_code == 2 and "not an edgecnn bundle" in result.output
+
+
+@pytest.mark.parametrize("option", [["--parallel", "0"], ["--keep", "0"], ["--health-timeout", "1"]])
+def test_out_of_range_options_exit_2(fake_bundle: Path, option: list[str]) -> None:
+    result = _deploy(str(fake_bundle), "pi@board", *option)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_bundle_is_read_without_unpacking(fake_bundle: Path) -> None:
+    info = read_bundle(fake_bundle)
+    assert (info.name, info.version, info.top, info.machine) == (
+        "tiny",
+        "0.1.0-abc",
+        "tiny-0.1.0-abc-arm64",
+        "aarch64",
+    )
+    assert len(info.sha256) == 64 and info.size == fake_bundle.stat().st_size
+
+
+def test_deploy_imports_no_heavy_packages() -> None:
+    code = (
+        "import sys; from edgecnn.cli.deploy_cmd import deploy; import edgecnn.deploy; "
+        "print(sorted(m for m in ('numpy', 'tensorflow', 'cv2', 'pydantic') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
