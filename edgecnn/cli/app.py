@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 from edgecnn import __version__
+from edgecnn.cli import _tfquiet
 from edgecnn.errors import EdgecnnError
 
 #: Every command, in the order ``edgecnn --help`` (and docs/cli.md) lists them: name ->
@@ -36,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "inspect": "edgecnn.cli.inspect_cmd:inspect_model",
     "run": "edgecnn.cli.run_cmd:run",
     "package": "edgecnn.cli.package_cmd:package",
+    "deploy": "edgecnn.cli.deploy_cmd:deploy",
     "models": "edgecnn.cli.models_cmd:models",
 }
 
@@ -130,6 +132,7 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
     """edgecnn: from a dataset to int8 detections on an arm64 board."""
+    _tfquiet.install()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

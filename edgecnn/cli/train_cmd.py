@@ -63,7 +63,7 @@ def train_command(
     model: Annotated[
         str | None,
         typer.Option(
-            help="Model name (`edgecnn models`); default: tiny_yolo_v3 at width 0.25, 160 px "
+            help="Model name (`edgecnn models`); default: tiny_yolo_v3 at width 0.5, 160 px "
             "for detection, mobilenet_v2_035 at 96 px for classification."
         ),
     ] = None,

@@ -1,0 +1,100 @@
+"""Keep TensorFlow's start-up chatter out of the CLI's stderr.
+
+TensorFlow 2.21 writes several lines from C++ while it is imported (oneDNN, "Could not find
+cuda drivers", CPU features) and one more when it first lists devices on a machine without
+a GPU ("failed call to cuInit"). They are written before its logging is set up, so
+``TF_CPP_MIN_LOG_LEVEL`` does not hide them. :func:`install` makes the first
+``import tensorflow`` run with file descriptor 2 sent to a temporary file, lists the devices
+inside the same window, and then writes back every captured line that is not one of those
+known notices: a real error during import still reaches the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+from typing import Any
+
+#: Lines TensorFlow prints at start-up that say nothing to an edgecnn user.
+NOTICE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|^[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|cuda_platform|cuda_executor|"
+    r"cuda_dnn|cuda_fft|cuda_blas|cuda_diagnostics)\.cc:\d+\]"
+    r"|^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$"
+)
+
+
+def install() -> None:
+    """Quieten the first ``import tensorflow`` of this process (no-op if it already happened)."""
+    if "tensorflow" in sys.modules or any(isinstance(f, _Finder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _Finder())
+
+
+def filter_notices(text: str) -> str:
+    """``text`` without TensorFlow's start-up notices (see :data:`NOTICE`)."""
+    kept = [line for line in text.splitlines(keepends=True) if not NOTICE.search(line)]
+    return "".join(kept)
+
+
+@contextlib.contextmanager
+def captured_stderr_fd() -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file for the block, then write back what is not
+    a TensorFlow notice."""
+    import tempfile  # here, not at the top: ``edgecnn run`` on a board imports this module too
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            rest = filter_notices(capture.read().decode("utf-8", "replace"))
+            if rest:
+                sys.stderr.write(rest)
+                sys.stderr.flush()
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` once, with a loader that imports it inside the capture."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _Loader(spec.loader)
+        return spec
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:  # get_filename, is_package, resource readers, ...
+        return getattr(self._inner, name)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        with captured_stderr_fd():
+            self._inner.exec_module(module)
+            with contextlib.suppress(Exception):  # the cuInit notice comes with the first device query
+                module.config.list_physical_devices()
