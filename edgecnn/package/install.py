@@ -599,6 +599,20 @@ def prune_releases(prefix: Path = DEFAULT_PREFIX, keep: int = 3, log=print) -> l
         return _prune(prefix, keep, log)
 
 
+def _activate(job: Installer, replace_config: bool, enable: bool, start: bool, keep: int | None) -> tuple:
+    """Make ``job.release`` the running one: config, unit, the ``current`` link, the service, then
+    pruning. Call with the lock held. Returns the config's state and the pruned versions."""
+    config = job.install_config(replace_config)
+    job.log(f"config {job.etc / 'device.yaml'}: {config}")
+    if job.systemd:
+        job.install_unit()
+    job.switch_current()
+    job.log(f"{job.prefix / 'current'} -> releases/{job.release.name}")
+    _systemctl(job, enable, start)
+    removed = _prune(job.prefix, keep, job.log) if keep else []
+    return config, removed
+
+
 def _systemctl(job: Installer, enable: bool, start: bool) -> None:
     if job.systemd and job.systemd_running():
         unit = Path(UNIT).name
@@ -643,14 +657,7 @@ def switch_release(
         job = Installer(
             release, read_manifest(release), prefix, etc, unit_dir, sys.executable, False, systemd, log
         )
-        config = job.install_config(replace_config)
-        log(f"config {etc / 'device.yaml'}: {config}")
-        if systemd:
-            job.install_unit()
-        job.switch_current()
-        log(f"{prefix / 'current'} -> releases/{version}")
-        _systemctl(job, enable, start)
-        removed = _prune(prefix, keep, log) if keep else []
+        config, removed = _activate(job, replace_config, enable, start, keep)
     return {
         "version": version,
         "release": str(release),
@@ -705,14 +712,7 @@ def install(
             log(f"release {job.release} is already this bundle")
         if manage_user:
             job.ensure_user()
-        config = job.install_config(replace_config)
-        log(f"config {etc / 'device.yaml'}: {config}")
-        if systemd:
-            job.install_unit()
-        job.switch_current()
-        log(f"{prefix / 'current'} -> releases/{job.version}")
-        _systemctl(job, enable, start)
-        removed = _prune(prefix, keep, log) if keep else []
+        config, removed = _activate(job, replace_config, enable, start, keep)
     timings.update(job.timings)
     timings["total"] = round(time.monotonic() - started, 2)
     return {
