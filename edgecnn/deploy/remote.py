@@ -107,9 +107,11 @@ class BoardDeploy:
         self.since = ""
 
     def log(self, message: str) -> None:
+        """Log ``message`` prefixed with the board's name."""
         self._log(f"{self.host}: {message}")
 
     def timed(self, name: str, started: float) -> None:
+        """Record the seconds step ``name`` took since ``started`` (``time.monotonic``)."""
         self.result.seconds[name] = round(time.monotonic() - started, 1)
 
     def sudo(self, command: str, what: str, timeout: float | None = None) -> str:

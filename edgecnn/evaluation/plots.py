@@ -7,17 +7,21 @@ so it works without a display and does not change the caller's matplotlib state.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgecnn.metrics.classification import ClassificationMetrics
 from edgecnn.metrics.detection import DetectionMetrics
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 PR_CURVE_FILE = "pr_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

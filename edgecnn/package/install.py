@@ -54,7 +54,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -238,7 +238,7 @@ class Installer:
         python: str,
         manage_user: bool = True,
         systemd: bool = True,
-        log=print,
+        log: Callable[[str], object] = print,
     ) -> None:
         self.bundle = bundle
         self.manifest = manifest
@@ -573,7 +573,7 @@ def list_releases(prefix: Path = DEFAULT_PREFIX) -> list:
     ]
 
 
-def _prune(prefix: Path, keep: int, log) -> list:
+def _prune(prefix: Path, keep: int, log: Callable[[str], object]) -> list:
     """Remove failed attempts and all but the ``keep`` newest complete releases; the current and
     the previous release always stay. Call with the lock held. Returns the removed versions."""
     releases = list_releases(prefix)
@@ -592,7 +592,9 @@ def _prune(prefix: Path, keep: int, log) -> list:
     return removed
 
 
-def prune_releases(prefix: Path = DEFAULT_PREFIX, keep: int = 3, log=print) -> list:
+def prune_releases(
+    prefix: Path = DEFAULT_PREFIX, keep: int = 3, log: Callable[[str], object] = print
+) -> list:
     """Keep at most ``keep`` complete releases (never the current or the previous one); remove
     the others and any incomplete attempt. Returns the removed versions."""
     with _locked(prefix):
@@ -632,7 +634,7 @@ def switch_release(
     start: bool = False,
     replace_config: bool = False,
     keep: int | None = None,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> dict:
     """Make an installed, complete release current again (a rollback): its config (by the same
     rules as an install) and unit, then the ``current`` link. ``version`` may be ``previous``.
@@ -680,7 +682,7 @@ def install(
     replace_config: bool = False,
     force: bool = False,
     keep: int | None = None,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> dict:
     """Verify the unpacked bundle, then install it (see the module docstring); with ``keep``,
     prune old releases afterwards (:func:`prune_releases`).

@@ -141,6 +141,7 @@ class YoloLoss:
     def __call__(
         self, y_true: Mapping[str, tf.Tensor], outputs: Sequence[tf.Tensor]
     ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The total loss and its parts (``box``, ``obj``, ``cls``) for one batch."""
         if not isinstance(outputs, list | tuple):
             outputs = [outputs]
         if len(outputs) != len(self._scales):

@@ -71,6 +71,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         self.final_ratio = float(final_ratio)
 
     def __call__(self, step: Any) -> Any:
+        """The learning rate at optimiser step ``step`` (a tensor)."""
         from keras import ops
 
         step = ops.cast(step, "float32")
@@ -82,6 +83,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, warm, cosine)
 
     def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, for saving the schedule with the model."""
         return {
             "base_lr": self.base_lr,
             "total_steps": self.total_steps,

@@ -193,6 +193,7 @@ class YoloTargetFn:
         self.max_boxes = max_boxes
 
     def __call__(self, boxes: np.ndarray, classes: np.ndarray) -> dict[str, np.ndarray]:
+        """The training targets of one image (see :func:`build_targets`)."""
         return build_targets(
             boxes,
             classes,
