@@ -153,21 +153,28 @@ def adjust_config(text: str, model_path: str = BOARD_MODEL_PATH, source: str = "
     return adjusted
 
 
-def validate_config(text: str, source: str) -> None:
-    """Validate a device config with the daemon's schema (when this edgecnn has one).
+def validate_config(text: str, source: str, model: Path | None = None) -> None:
+    """Validate a device config with the daemon's schema (when this edgecnn has one), and with
+    ``model`` given, as the daemon will resolve it against that model: its ``model:`` settings
+    applied to the model's spec, and every label in ``thresholds``, ``iou`` and ``classes``
+    one the model has. (A config that fails here would make the service exit 2 on the board.)
 
     Raises:
-        ConfigError: one line naming the key at fault.
+        ConfigError, ModelError: one line naming the key at fault.
     """
     try:
         from edgecnn.config.device import load_device_config
+        from edgecnn.daemon.startup import load_spec
     except ImportError:  # an edgecnn without the daemon: nothing to validate against
         return
     with tempfile.TemporaryDirectory(prefix="edgecnn-config-") as tmp:
         path = Path(tmp) / "device.yaml"
         path.write_text(text)
         try:
-            load_device_config(path)
+            device = load_device_config(path)
+            if model is not None:
+                local = device.model_copy(update={"model": device.model.model_copy(update={"path": model})})
+                local.resolve(load_spec(local))
         except ConfigError as exc:
             raise ConfigError(str(exc).replace(str(path), source)) from None
 
@@ -300,7 +307,7 @@ def package_model(
     # Errors name lines of the user's file: check it as written unless it lacks the model path.
     model_entry = yaml.safe_load(config_text).get("model")
     has_path = isinstance(model_entry, str) or (isinstance(model_entry, dict) and "path" in model_entry)
-    validate_config(config_text if has_path else adjusted, str(config_path))
+    validate_config(config_text if has_path else adjusted, str(config_path), Path(model))
     config_text = adjusted
     unit_path = Path(unit) if unit is not None else _find(UNIT_FILE, "systemd unit", "--unit")
     if not unit_path.is_file():

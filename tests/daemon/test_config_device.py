@@ -155,8 +155,11 @@ def test_the_example_config_validates() -> None:
     if missing:
         pytest.skip(f"plugins not available here: {missing}")
     config = load_device_config(ROOT / "deploy" / "config" / "device.example.yaml")
-    assert config.source.type == "picamera2" and config.thresholds == {"default": 0.4, "person": 0.6}
+    assert config.source.type == "picamera2" and config.thresholds == {"default": 0.4}
     assert str(config.model.path) == "/opt/edgecnn/current/model.tflite"
+    # `edgecnn package` ships it with any model: it must name no label a model may lack.
+    settings = config.resolve(SPEC.model_copy(update={"labels": ["only_label"]}))
+    assert (settings.conf, settings.class_conf, settings.classes) == (0.4, {}, None)
 
 
 class _BrokenPlugin(importlib.abc.MetaPathFinder, importlib.abc.Loader):

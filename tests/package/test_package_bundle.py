@@ -189,6 +189,29 @@ def test_cli_refuses_custom_op_before_writing(flex_model: Path, tmp_path: Path) 
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("extra", "where", "label"),
+    [
+        ("thresholds: {default: 0.4, truck: 0.6}\n", ":12: thresholds.truck", "truck"),
+        ("iou: {default: 0.45, bus: 0.6}\n", ":12: iou.bus", "bus"),
+        ("classes: [person, dog]\n", ":12: classes.1", "dog"),
+    ],
+    ids=["thresholds", "iou", "classes"],
+)
+def test_cli_refuses_config_labels_the_model_lacks(
+    tiny_detector: Path, tmp_path: Path, extra: str, where: str, label: str
+) -> None:
+    # The service would exit 2 on the board with this config: package must refuse it first.
+    config = tmp_path / "device.yaml"
+    config.write_text(tinymodels.DEVICE_CONFIG + extra)
+    out = tmp_path / "dist"
+    result = _invoke(str(tiny_detector), "--target", "x86_64", "--config", str(config), "--out", str(out))
+    assert result.exit_code == 2
+    line = f"edgecnn: error: {config}{where}: unknown label {label!r}; the model's labels: person, car"
+    assert result.stderr.strip().splitlines()[-1] == line and result.stderr.count("error") == 1
+    assert not out.exists()
+
+
 def test_cli_refuses_tflite_runtime_on_python_312(tiny_detector: Path, tmp_path: Path) -> None:
     result = _invoke(
         str(tiny_detector), "--runtime", "tflite-runtime", "--python", "3.12", "--out", str(tmp_path)
