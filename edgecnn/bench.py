@@ -4,8 +4,8 @@ Per thread count, a fresh interpreter runs ``warmup`` frames that are not timed,
 ``runs`` timed frames. With an embedded spec each frame is the full per-frame path of the
 board, timed in three stages on a synthetic 640x480 BGR frame:
 
-* ``preprocess``: :func:`~edgecnn.runtime.preprocess.preprocess` (or, for int8/uint8
-  inputs, :func:`~edgecnn.runtime.preprocess.preprocess_quantized`), as
+* ``preprocess``: :func:`~edgecnn.runtime.preprocessing.preprocess` (or, for int8/uint8
+  inputs, :func:`~edgecnn.runtime.preprocessing.preprocess_quantized`), as
   :meth:`~edgecnn.runtime.interpreter.TFLiteModel.run_frame` does;
 * ``invoke``: the interpreter alone;
 * ``postprocess``: dequantising the outputs, then for detectors
@@ -41,7 +41,7 @@ from edgecnn.postprocess.classify import class_probabilities
 from edgecnn.postprocess.decode import decode_yolo
 from edgecnn.postprocess.filter import filter_detections
 from edgecnn.runtime.interpreter import TFLiteModel, quantize_tensor
-from edgecnn.runtime.preprocess import preprocess, preprocess_quantized
+from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized
 
 #: The synthetic camera frame, width x height.
 FRAME_SIZE = (640, 480)

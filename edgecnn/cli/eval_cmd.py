@@ -91,7 +91,7 @@ def _evaluate_model(
 ) -> tuple[dict[str, Any], Any]:
     from edgecnn.cli._progress import progress_bar
     from edgecnn.data import load_split
-    from edgecnn.evaluation.evaluate import evaluate
+    from edgecnn.evaluation.evaluator import evaluate
     from edgecnn.evaluation.predictor import load_predictor
 
     gt = load_split(data, split, skip_bad=skip_bad)
@@ -106,7 +106,7 @@ def _evaluate_model(
 def _rescore_for_plots(predictions: Path, data: Path, split: str, skip_bad: bool, max_dets: int) -> Any:
     """The metrics object of an already validated predictions file (its report has no curves)."""
     from edgecnn.data import load_split
-    from edgecnn.evaluation.evaluate import score_results
+    from edgecnn.evaluation.evaluator import score_results
 
     gt = load_split(data, split, skip_bad=skip_bad)
     return score_results(json.loads(predictions.read_text(encoding="utf-8")), gt, max_dets=max_dets)[1]

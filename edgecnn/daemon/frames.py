@@ -17,7 +17,7 @@ import numpy as np
 from edgecnn.config.device import PostSettings
 from edgecnn.postprocess import Letterbox, decode_yolo, filter_detections, topk
 from edgecnn.runtime.interpreter import TFLiteModel, dequantize_tensor
-from edgecnn.runtime.preprocess import preprocess, preprocess_quantized
+from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.sinks.base import Detection
 

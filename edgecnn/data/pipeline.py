@@ -3,9 +3,9 @@
 Every image goes through the same steps as a camera frame on the board: decoded with
 :func:`cv2.imread` (BGR), converted to grey for grey models, letterboxed (or stretched) to
 the model's :class:`~edgecnn.runtime.spec.InputSpec`, then
-:func:`edgecnn.runtime.preprocess.preprocess` itself does the colour order and the
+:func:`edgecnn.runtime.preprocessing.preprocess` itself does the colour order and the
 ``(pixel - mean) / std`` normalisation. Without augmentation a training tensor is therefore
-bit-identical to what :func:`~edgecnn.runtime.preprocess.preprocess` gives for the same file
+bit-identical to what :func:`~edgecnn.runtime.preprocessing.preprocess` gives for the same file
 (a test pins this). With augmentation (:mod:`edgecnn.data.augment`), the resized image is
 augmented before normalisation, so colour order, padding grey and normalisation still match.
 
@@ -40,7 +40,7 @@ from edgecnn.data.augment import AugmentConfig, augment_classification, augment_
 from edgecnn.data.records import ImageRecord, Split
 from edgecnn.errors import DataError, UserError
 from edgecnn.postprocess.letterbox import Letterbox, letterbox, stretch
-from edgecnn.runtime.preprocess import preprocess
+from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def read_letterboxed(path: str | Path, input_spec: InputSpec) -> tuple[np.ndarray, Letterbox]:
-    """Read an image and resize it to the model input as :func:`~edgecnn.runtime.preprocess.preprocess` does.
+    """Read an image and resize it to the model input as :func:`~edgecnn.runtime.preprocess` does.
 
     Returns:
         The uint8 image at the input size, ``(H, W)`` grey for 1-channel models, else

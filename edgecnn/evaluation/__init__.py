@@ -26,11 +26,11 @@ _EXPORTS = {
     "spec_for_model": "edgecnn.evaluation.predictor",
     "KerasPredictor": "edgecnn.evaluation.keras_predictor",
     "TFLitePredictor": "edgecnn.evaluation.tflite_predictor",
-    "Evaluation": "edgecnn.evaluation.evaluate",
-    "evaluate": "edgecnn.evaluation.evaluate",
-    "evaluate_model": "edgecnn.evaluation.evaluate",
-    "predict_results": "edgecnn.evaluation.evaluate",
-    "score_results": "edgecnn.evaluation.evaluate",
+    "Evaluation": "edgecnn.evaluation.evaluator",
+    "evaluate": "edgecnn.evaluation.evaluator",
+    "evaluate_model": "edgecnn.evaluation.evaluator",
+    "predict_results": "edgecnn.evaluation.evaluator",
+    "score_results": "edgecnn.evaluation.evaluator",
     "write_plots": "edgecnn.evaluation.plots",
 }
 

@@ -1,7 +1,7 @@
 """The :class:`Predictor` protocol and :func:`load_predictor`, which picks a backend by file suffix.
 
 A predictor maps a batch of preprocessed images (float32 NHWC, exactly what
-:func:`edgecnn.runtime.preprocess.preprocess` gives) to the model's raw outputs: for a
+:func:`edgecnn.runtime.preprocessing.preprocess` gives) to the model's raw outputs: for a
 detector one array ``(B, H, W, A * (5 + C))`` per scale in ``spec.output.strides`` order, for
 a classifier one ``(B, C)`` array of scores (logits or probabilities, as
 ``spec.output.class_activation`` says). Nothing here imports TensorFlow.

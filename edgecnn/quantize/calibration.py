@@ -18,7 +18,7 @@ post-training quantisation guide recommends about 100-500).
 
 When a set is used, :func:`load_calibration_set` checks every image against the manifest,
 and :func:`representative_dataset` turns each image into the model's input tensor with
-:func:`edgecnn.runtime.preprocess.preprocess` itself, from the model's spec (letterbox,
+:func:`edgecnn.runtime.preprocessing.preprocess` itself, from the model's spec (letterbox,
 normalisation, colour order), exactly as a camera frame on the board.
 
 Pure numpy and OpenCV: nothing here imports TensorFlow.
@@ -39,7 +39,7 @@ import numpy as np
 from edgecnn.data import Split, load_split
 from edgecnn.data.pipeline import read_image
 from edgecnn.errors import UserError
-from edgecnn.runtime.preprocess import preprocess
+from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec
 
 logger = logging.getLogger(__name__)
@@ -360,7 +360,7 @@ def calibration_tensors(
 ) -> Iterator[np.ndarray]:
     """Yield each image as the model's ``(1, H, W, C)`` float32 input tensor.
 
-    The tensor is :func:`edgecnn.runtime.preprocess.preprocess` of the decoded image, exactly
+    The tensor is :func:`edgecnn.runtime.preprocessing.preprocess` of the decoded image, exactly
     what the board computes for the same frame.
     """
     for path in calibration.images[:limit]:

@@ -5,7 +5,7 @@ uint8 inputs are quantised with the tensor's scale and zero point (rounded, clip
 type's range), and quantised outputs are dequantised, ``x = scale * (q - zero_point)``.
 Per-frame use goes through :meth:`TFLiteModel.run_frame`, which preprocesses as the
 model's spec says and, for int8/uint8 inputs, goes straight from pixels to the quantised
-tensor (:func:`~edgecnn.runtime.preprocess.preprocess_quantized`).
+tensor (:func:`~edgecnn.runtime.preprocessing.preprocess_quantized`).
 
 Loading runs the interpreter in this process: an untrusted or corrupt file can crash it.
 A long-running process should check a model with
@@ -22,7 +22,7 @@ from edgecnn.errors import ModelError
 from edgecnn.postprocess.letterbox import Letterbox
 from edgecnn.runtime.backend import load_backend
 from edgecnn.runtime.metadata import read_spec
-from edgecnn.runtime.preprocess import preprocess, preprocess_quantized, quantize
+from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized, quantize
 from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.runtime.tensors import QUANTIZED_DTYPES, TensorInfo

@@ -325,7 +325,7 @@ def train(
     import keras
     import tensorflow as tf
 
-    from edgecnn.evaluation.evaluate import evaluate_model
+    from edgecnn.evaluation.evaluator import evaluate_model
     from edgecnn.evaluation.keras_predictor import KerasPredictor
     from edgecnn.train.loop import Trainer
     from edgecnn.train.schedule import WarmupCosine, make_optimizer, warmup_steps_for

@@ -70,7 +70,7 @@ def write_val_predictions(predictor: Predictor, split: Split, spec: ModelSpec, p
     Returns:
         ``path``, a JPEG grid.
     """
-    from edgecnn.evaluation.evaluate import predict_results
+    from edgecnn.evaluation.evaluator import predict_results
 
     records = split.records[:TILES]
     head = Split(split.name, split.task, split.format, split.names, records, category_ids=split.category_ids)
@@ -108,7 +108,7 @@ def write_val_predictions(predictor: Predictor, split: Split, spec: ModelSpec, p
 
 def to_bgr(tensor: np.ndarray, input_spec: InputSpec) -> np.ndarray:
     """A normalised ``(H, W, C)`` model input back to a uint8 BGR image (the inverse of
-    :func:`~edgecnn.runtime.preprocess.preprocess` after resizing)."""
+    :func:`~edgecnn.runtime.preprocessing.preprocess` after resizing)."""
     pixels = np.asarray(tensor, np.float32) * np.asarray(input_spec.std, np.float32) + np.asarray(
         input_spec.mean, np.float32
     )

@@ -9,7 +9,7 @@ import pytest
 
 from edgecnn.data import load_split
 from edgecnn.data.augment import AugmentConfig
-from edgecnn.runtime.preprocess import preprocess
+from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec
 
 pytestmark = pytest.mark.tf

@@ -15,7 +15,7 @@ import pytest
 from edgecnn.data import Split
 from edgecnn.data.pipeline import iter_preprocessed, read_image, read_letterboxed
 from edgecnn.errors import DataError
-from edgecnn.runtime.preprocess import preprocess
+from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec
 
 ROOT = Path(__file__).resolve().parents[2]

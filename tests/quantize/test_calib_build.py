@@ -25,7 +25,7 @@ from edgecnn.quantize.calibration import (
     representative_dataset,
     select_balanced,
 )
-from edgecnn.runtime.preprocess import preprocess
+from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec
 
 

@@ -16,7 +16,7 @@ from edgecnn.runtime.interpreter import (
     dequantize_tensor,
     quantize_tensor,
 )
-from edgecnn.runtime.preprocess import preprocess, quantize
+from edgecnn.runtime.preprocessing import preprocess, quantize
 from edgecnn.runtime.spec import InputSpec, ModelSpec
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgecnn.postprocess.letterbox import letterbox, stretch
-from edgecnn.runtime.preprocess import preprocess, preprocess_quantized, quantize
+from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized, quantize
 from edgecnn.runtime.spec import InputSpec
 
 

@@ -12,7 +12,7 @@ import pytest
 from edgecnn.data import ImageRecord, Split, load_split
 from edgecnn.data.augment import AugmentConfig
 from edgecnn.data.pipeline import read_letterboxed
-from edgecnn.runtime.preprocess import preprocess
+from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec, ModelSpec, OutputSpec
 from edgecnn.sinks.draw import color_for
 from edgecnn.train.preview import MIN_TILE, mosaic, to_bgr, write_train_batch, write_val_predictions
