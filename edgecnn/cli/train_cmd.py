@@ -82,7 +82,11 @@ def train_command(
     ] = False,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Overwrite a run already in --out.")] = False,
     lr: Annotated[
-        float | None, typer.Option(min=0.0, help="Peak learning rate (default 1e-3 AdamW, 1e-2 SGD).")
+        float | None, typer.Option(
+            min=0.0,
+            help="Peak learning rate (default: AdamW 0.01 for detection, 0.001 for classification; "
+            "SGD 0.01).",
+        )
     ] = None,
     optimizer: Annotated[OptimizerChoice, typer.Option(help="Optimiser.")] = OptimizerChoice.adamw,
     patience: Annotated[

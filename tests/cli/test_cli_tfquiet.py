@@ -76,11 +76,14 @@ def test_filter_keeps_everything_but_the_notices() -> None:
     )
 
 
-def test_train_help_states_the_default_detector() -> None:
-    from edgecnn.train.config import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR
+def test_train_help_states_the_defaults() -> None:
+    from edgecnn.train.config import DEFAULT_CLASSIFIER, DEFAULT_DETECT_LR, DEFAULT_DETECTOR, DEFAULT_LR
 
     result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "400"})
     assert result.exit_code == 0
     name, width, size = DEFAULT_DETECTOR
     assert f"default: {name} at width {width}, {size} px" in result.output
     assert f"{DEFAULT_CLASSIFIER[0]} at {DEFAULT_CLASSIFIER[2]} px" in result.output
+    detect, classify = DEFAULT_DETECT_LR["adamw"], DEFAULT_LR["adamw"]
+    assert f"AdamW {detect} for detection, {classify} for classification" in result.output
+    assert DEFAULT_DETECT_LR["sgd"] == DEFAULT_LR["sgd"] and f"SGD {DEFAULT_LR['sgd']})" in result.output
