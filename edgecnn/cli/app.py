@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, MutableMapping
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -96,6 +96,12 @@ class _RootGroup(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # names only: listing must not import every command
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _USAGE_ERROR as exc:  # a bad root option
+            _usage_error(exc)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -104,6 +110,33 @@ class _RootGroup(TyperGroup):
                 raise
             typer.echo(f"edgecnn: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except _USAGE_ERROR as exc:  # a command's bad flag or argument
+            _usage_error(exc)
+
+
+# Typer's click (its own vendored copy in recent versions, else click) raises these for bad
+# flags and arguments; found through the public typer.BadParameter, whichever click it is.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_NO_ARGS_IS_HELP = getattr(sys.modules[typer.BadParameter.__module__], "NoArgsIsHelpError", ())
+
+
+def usage_error_line(exc: Exception) -> str:
+    """A click usage error as edgecnn's one line, naming the command and where its help is:
+    ``edgecnn: error: data synth: invalid value for '--n': 0 is not in the range x>=1 (see
+    edgecnn data synth --help)``."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "edgecnn"
+    message = " ".join(exc.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+    message = message[:1].lower() + message[1:]
+    command = path.partition(" ")[2]
+    return f"edgecnn: error: {command + ': ' if command else ''}{message} (see {path} --help)"
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    if isinstance(exc, _NO_ARGS_IS_HELP):  # a group without its sub-command: show its help
+        raise exc
+    typer.echo(usage_error_line(exc), err=True)
+    raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
 
 app = typer.Typer(
