@@ -29,7 +29,7 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from edgecnn.postprocess.decode import decode_yolo
 from edgecnn.postprocess.filter import filter_detections
 from edgecnn.runtime.interpreter import TFLiteModel, quantize_tensor
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized
+from edgecnn.runtime.resolve import resolve_file_spec
 
 #: The synthetic camera frame, width x height.
 FRAME_SIZE = (640, 480)
@@ -245,6 +246,7 @@ def bench_model(
     frame: np.ndarray | None = None,
     backend: str | None = None,
     progress: Callable[[int], None] | None = None,
+    spec_settings: Mapping[str, Any] | None = None,
 ) -> BenchResult:
     """Time a ``.tflite`` model per thread count (see the module docstring).
 
@@ -256,6 +258,8 @@ def bench_model(
         frame: the BGR frame to use; default :func:`synthetic_frame` (640x480).
         backend: force an interpreter backend (see :mod:`edgecnn.runtime.backend`).
         progress: called with the number of thread counts done.
+        spec_settings: settings for a model without edgecnn metadata
+            (:func:`~edgecnn.runtime.resolve.resolve_file_spec`); with them every stage is timed.
 
     Raises:
         UserError: ``runs`` < 1, ``warmup`` < 0 or bad thread counts.
@@ -264,10 +268,11 @@ def bench_model(
     if runs < 1 or warmup < 0:
         raise UserError(f"need --runs >= 1 and --warmup >= 0, got {runs} and {warmup}")
     counts = parse_threads(threads)
+    spec = resolve_file_spec(path, spec_settings) if spec_settings else None  # None: the embedded one
     results = []
     model = None
     for k, n in enumerate(counts, start=1):
-        model = TFLiteModel(path, num_threads=n, backend=backend)
+        model = TFLiteModel(path, num_threads=n, backend=backend, spec=spec)
         if frame is None and model.spec is not None:
             frame = synthetic_frame()
         results.append(_bench_threads(model, n, frame, runs, warmup))

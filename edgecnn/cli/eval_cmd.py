@@ -8,17 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
+from edgecnn.cli._specflags import with_spec_flags
 from edgecnn.errors import UserError
 
 
+@with_spec_flags
 def eval_command(
     model: Annotated[
         Path | None,
         typer.Argument(
             exists=True,
             dir_okay=False,
-            help="A model to evaluate: RUN_DIR/model.keras (spec.json next to it) or a .tflite with an "
-            "embedded spec.",
+            help="A model to evaluate: RUN_DIR/model.keras (spec.json next to it) or a .tflite (its "
+            "embedded spec, or the model settings below).",
         ),
     ] = None,
     data: Annotated[
@@ -54,6 +56,7 @@ def eval_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    spec_settings: dict[str, Any] | None = None,
 ) -> None:
     """Score a model or a predictions file against a split: COCO mAP (detect) or accuracy (classify)."""
     if model is None and predictions is None:
@@ -62,11 +65,15 @@ def eval_command(
         raise UserError("pass a MODEL file or --predictions FILE, not both")
     if model is not None:
         report, metrics = _evaluate_model(
-            model, data, split, skip_bad, conf, iou, max_dets, batch, save_results
+            model, data, split, skip_bad, conf, iou, max_dets, batch, save_results, spec_settings or {}
         )
     else:
         from edgecnn.metrics.results_file import score_predictions_file
+        from edgecnn.runtime.resolve import SETTING_FLAGS
 
+        if spec_settings:
+            given = ", ".join(SETTING_FLAGS[key] for key in spec_settings)
+            raise UserError(f"{given}: model settings need a MODEL, not --predictions")
         if save_results is not None:
             raise UserError("--save-results needs a MODEL (a predictions file already is results)")
         report = score_predictions_file(predictions, data, split, skip_bad=skip_bad, max_dets=max_dets)
@@ -88,6 +95,7 @@ def _evaluate_model(
     max_dets: int,
     batch: int,
     save_results: Path | None,
+    spec_settings: dict[str, Any],
 ) -> tuple[dict[str, Any], Any]:
     from edgecnn.cli._progress import progress_bar
     from edgecnn.data import load_split
@@ -95,7 +103,7 @@ def _evaluate_model(
     from edgecnn.evaluation.predictor import load_predictor
 
     gt = load_split(data, split, skip_bad=skip_bad)
-    predictor = load_predictor(model, batch_size=batch)
+    predictor = load_predictor(model, batch_size=batch, spec_settings=spec_settings)
     with progress_bar(f"eval {model.name}", len(gt)) as update:
         result = evaluate(predictor, gt, conf=conf, iou=iou, max_det=max_dets, progress=update)
     if save_results is not None:

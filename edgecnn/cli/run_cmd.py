@@ -7,13 +7,15 @@ that a bad config is reported before any of them loads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from edgecnn.cli._specflags import with_spec_flags
 from edgecnn.errors import ConfigError
 
 
+@with_spec_flags
 def run(
     # Paths are not checked by Typer (exists=True): a missing file must give edgecnn's one-line error.
     config: Annotated[
@@ -45,6 +47,10 @@ def run(
         float | None,
         typer.Option("--iou", help="Without --config: NMS IoU threshold (default: the model's)."),
     ] = None,
+    max_det: Annotated[
+        int | None,
+        typer.Option("--max-det", help="Without --config: most detections per frame (default: the model's)."),
+    ] = None,
     classes: Annotated[
         str | None, typer.Option("--classes", help="Without --config: keep only these labels, 'person,car'.")
     ] = None,
@@ -54,9 +60,11 @@ def run(
     max_frames: Annotated[
         int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")
     ] = None,
+    spec_settings: dict[str, Any] | None = None,
 ) -> None:
     """Run detection on a camera, stream or file until stopped (SIGTERM / Ctrl-C); results go to sinks."""
     from edgecnn.config.device import config_from_flags, load_device_config
+    from edgecnn.runtime.resolve import SETTING_FLAGS
 
     shorthand = {
         "--model": model,
@@ -64,10 +72,12 @@ def run(
         "--jsonl": jsonl,
         "--conf": conf,
         "--iou": iou,
+        "--max-det": max_det,
         "--classes": classes,
         "--threads": threads,
     }
     given = [flag for flag, value in shorthand.items() if value is not None]
+    given += [SETTING_FLAGS[key] for key in spec_settings or {}]
     if config is not None:
         if given:
             raise ConfigError(
@@ -79,7 +89,15 @@ def run(
     else:
         labels = [name.strip() for name in classes.split(",") if name.strip()] if classes else None
         device = config_from_flags(
-            model, source, jsonl=jsonl, conf=conf, iou=iou, classes=labels, num_threads=threads
+            model,
+            source,
+            jsonl=jsonl,
+            conf=conf,
+            iou=iou,
+            max_det=max_det,
+            classes=labels,
+            num_threads=threads,
+            model_settings=spec_settings,
         )
     if validate_config:
         from edgecnn.daemon.startup import check_config

@@ -38,6 +38,7 @@ from pydantic import (
 
 from edgecnn import sinks, sources
 from edgecnn.errors import ConfigError
+from edgecnn.runtime.resolve import SETTING_FLAGS
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.sinks.jsonl import JsonlConfig
 
@@ -103,7 +104,13 @@ class ModelSettings(_Strict):
     color_order: Literal["RGB", "BGR"] | None = Field(
         None, description="Without metadata: input channel order."
     )
+    imgsz: Annotated[int, Field(ge=1, le=8192)] | str | None = Field(
+        None, description="Without metadata: input size, N or 'WIDTHxHEIGHT' (default: the input tensor's)."
+    )
     resize: Literal["letterbox", "stretch"] | None = Field(None, description="Without metadata: resize mode.")
+    pad_value: Annotated[int, Field(ge=0, le=255)] | None = Field(
+        None, description="Without metadata: letterbox padding grey (default 114)."
+    )
     mean: list[Annotated[float, Field(ge=-255.0, le=255.0)]] | None = Field(
         None, description="Without metadata: per-channel mean in 0..255 units."
     )
@@ -113,20 +120,26 @@ class ModelSettings(_Strict):
 
     def spec_overrides(self) -> dict[str, Any]:
         """The metadata settings given here, as :func:`~edgecnn.runtime.resolve.resolve_spec` keywords."""
-        keys = (
-            "task",
-            "labels",
-            "layout",
-            "anchors",
-            "strides",
-            "class_activation",
-            "xy_scale",
-            "color_order",
-            "resize",
-            "mean",
-            "std",
-        )
-        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+        return {key: getattr(self, key) for key in SPEC_KEYS if getattr(self, key) is not None}
+
+
+#: The ``model:`` keys for models without metadata (:func:`~edgecnn.runtime.resolve.resolve_spec`
+#: keywords; the thresholds have their own top-level keys).
+SPEC_KEYS = (
+    "task",
+    "labels",
+    "imgsz",
+    "color_order",
+    "mean",
+    "std",
+    "resize",
+    "pad_value",
+    "layout",
+    "anchors",
+    "strides",
+    "class_activation",
+    "xy_scale",
+)
 
 
 @dataclass(frozen=True)
@@ -216,6 +229,10 @@ class DeviceConfig(_Strict):
         """Where a key was set, for messages: ``device.yaml:14: thresholds.person`` or ``--conf``."""
         return (self._origin or _Origin()).describe(loc)
 
+    def setting_name(self, *loc: str | int) -> str:
+        """What the user calls a setting, set or not: ``model.task`` in a file, ``--task`` for flags."""
+        return (self._origin or _Origin()).name(loc)
+
     def resolve(self, spec: ModelSpec) -> PostSettings:
         """Thresholds with defaults from the model and label names turned into class ids.
 
@@ -257,6 +274,10 @@ class _Origin:
     def describe(self, loc: Sequence[str | int]) -> str:
         return ".".join(str(p) for p in loc) or "config"
 
+    def name(self, loc: Sequence[str | int]) -> str:
+        """What the user calls the setting: its dotted key path (a flag, for flags)."""
+        return ".".join(str(p) for p in loc)
+
 
 class _YamlOrigin(_Origin):
     """Maps key paths to ``file:line`` through the YAML node tree."""
@@ -282,6 +303,9 @@ class _FlagOrigin(_Origin):
             if keys[:n] in self.flags:
                 return self.flags[keys[:n]]
         return super().describe(loc)
+
+    def name(self, loc: Sequence[str | int]) -> str:
+        return self.flags.get(tuple(str(p) for p in loc)) or super().name(loc)
 
 
 def _locate(root: yaml.Node, loc: Sequence[str | int]) -> tuple[int, str]:
@@ -379,6 +403,7 @@ FLAGS: dict[tuple[str, ...], str] = {
     ("max_det",): "--max-det",
     ("sinks",): "--jsonl",
     ("device",): "--device",
+    **{("model", key): SETTING_FLAGS[key] for key in SPEC_KEYS},
 }
 
 
@@ -391,14 +416,22 @@ def config_from_flags(
     classes: Sequence[str] | None = None,
     max_det: int | None = None,
     num_threads: int | None = None,
+    model_settings: Mapping[str, Any] | None = None,
 ) -> DeviceConfig:
     """The config of ``edgecnn run --model M --source S [--jsonl F] ...`` (an OpenCV source).
+
+    ``model_settings`` are the flags for a model without metadata (``model:`` keys,
+    :data:`SPEC_KEYS`; None values are left out).
 
     Raises:
         ConfigError: one line naming the flag at fault (``--conf: Input should be ...``).
     """
     data: dict[str, Any] = {
-        "model": {"path": str(model), **({"num_threads": num_threads} if num_threads is not None else {})},
+        "model": {
+            "path": str(model),
+            **({"num_threads": num_threads} if num_threads is not None else {}),
+            **{key: value for key, value in (model_settings or {}).items() if value is not None},
+        },
         "source": {"type": "opencv", "input": int(source) if source.isdigit() else source},
         "sinks": [{"type": "jsonl", "path": jsonl or "-"}],
     }

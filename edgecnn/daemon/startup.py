@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from edgecnn.config.device import DeviceConfig, PostSettings
 from edgecnn.daemon.signals import stop_on_signals
 from edgecnn.errors import ConfigError
-from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
-from edgecnn.runtime.resolve import resolve_spec
+from edgecnn.runtime.resolve import MissingSettingsError, join_names, resolve_file_spec
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.runtime.validate import ModelCheck, start_model_check
 
@@ -33,34 +32,17 @@ def load_spec(config: DeviceConfig) -> ModelSpec:
 
     Raises:
         ModelError: missing or corrupt file, invalid metadata, or a spec that does not fit.
-        ConfigError: no metadata and ``model.task`` / ``model.labels`` not set.
+        ConfigError: no metadata and ``model.task`` / ``model.labels`` (``--task`` /
+            ``--labels`` for flags) not set.
     """
     settings = config.model
-    source = str(settings.path)
-    with open_model_file(settings.path) as data:
-        parsed = parse_model_file(data, source)
-        embedded = spec_from_model(data, parsed, source)
-        inputs = [t.shape for t in parsed.main.input_tensors]
-        outputs = [t.shape for t in parsed.main.output_tensors]
-    overrides = settings.spec_overrides()
-    if embedded is not None and not overrides:
-        return embedded
-    if embedded is None:
-        missing = [k for k in ("task", "labels") if k not in overrides]
-        if overrides.get("task") == "detect" and "anchors" not in overrides:
-            missing.append("anchors")
-        if missing:
-            keys = " and ".join(f"model.{k}" for k in missing)
-            raise ConfigError(
-                f"{config.where('model', 'path')}: {source} has no edgecnn metadata: set {keys}"
-            )
-    return resolve_spec(
-        embedded,
-        **overrides,
-        input_shape=inputs[0] if len(inputs) == 1 else None,
-        output_shapes=outputs,
-        source=source,
-    )
+    try:
+        return resolve_file_spec(settings.path, settings.spec_overrides())
+    except MissingSettingsError as exc:
+        names = [config.setting_name("model", key) for key in exc.missing]
+        ask = ("pass " if names[0].startswith("--") else "set ") + join_names(names)
+        where = config.where("model", "path")
+        raise ConfigError(f"{where}: {exc.source} has no edgecnn metadata: {ask}") from None
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ a classifier one ``(B, C)`` array of scores (logits or probabilities, as
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from edgecnn.errors import ModelError
+from edgecnn.runtime.resolve import resolve_file_spec, resolve_spec
 from edgecnn.runtime.spec import ModelSpec
 
 #: The spec file saved next to a Keras model.
@@ -62,11 +63,14 @@ def order_by_stride(outputs: Sequence[np.ndarray], spec: ModelSpec) -> list[np.n
     return ordered
 
 
-def spec_for_model(path: str | Path) -> ModelSpec:
-    """The spec of a model file: ``spec.json`` next to a ``.keras`` file, embedded in a ``.tflite``.
+def spec_for_model(path: str | Path, settings: Mapping[str, Any] | None = None) -> ModelSpec:
+    """The spec of a model file: ``spec.json`` next to a ``.keras`` file, embedded in a ``.tflite``,
+    with ``settings`` applied (:func:`~edgecnn.runtime.resolve.resolve_spec` keywords, the
+    flags for models without edgecnn metadata).
 
     Raises:
-        ModelError: no spec found, or an unsupported file suffix.
+        ModelError: no spec found (for a ``.tflite``: naming the flags to pass), or an
+            unsupported file suffix.
     """
     path = Path(path)
     if not path.exists():
@@ -77,32 +81,34 @@ def spec_for_model(path: str | Path) -> ModelSpec:
         if not spec_path.is_file():
             raise ModelError(f"{path}: no {SPEC_FILE} next to the model (edgecnn train writes one)")
         try:
-            return ModelSpec.load(spec_path)
+            spec = ModelSpec.load(spec_path)
         except ValueError as exc:
             first = str(exc).splitlines()[0]
             raise ModelError(f"{spec_path}: not a valid model spec: {first}") from None
+        return resolve_spec(spec, **settings, source=str(path)) if settings else spec
     if suffix == ".tflite":
-        from edgecnn.runtime.metadata import read_spec
-
-        spec = read_spec(path)
-        if spec is None:
-            raise ModelError(f"{path}: no embedded edgecnn spec (edgecnn quantize embeds one)")
-        return spec
+        return resolve_file_spec(path, settings)
     raise ModelError(f"{path}: expected a .keras or .tflite model, got '{path.suffix}'")
 
 
-def load_predictor(path: str | Path, batch_size: int = 32, num_threads: int | None = None) -> Predictor:
+def load_predictor(
+    path: str | Path,
+    batch_size: int = 32,
+    num_threads: int | None = None,
+    spec_settings: Mapping[str, Any] | None = None,
+) -> Predictor:
     """A predictor for a ``.keras`` (with ``spec.json`` next to it) or ``.tflite`` model file.
 
     Args:
         path: the model file.
         batch_size: images per Keras call (TFLite models run one image at a time).
         num_threads: TFLite interpreter threads (None: the backend's default).
+        spec_settings: settings for a model without edgecnn metadata (see :func:`spec_for_model`).
 
     Raises:
         ModelError: missing file, no spec, or a model that does not load.
     """
-    spec = spec_for_model(path)
+    spec = spec_for_model(path, spec_settings)
     if Path(path).suffix.lower() == ".keras":
         from edgecnn.evaluation.keras_predictor import KerasPredictor
 

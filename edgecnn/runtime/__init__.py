@@ -20,12 +20,14 @@ _EXPORTS = {
     "preprocess": "edgecnn.runtime.preprocessing",
     "preprocess_quantized": "edgecnn.runtime.preprocessing",
     "resolve_spec": "edgecnn.runtime.resolve",
+    "resolve_file_spec": "edgecnn.runtime.resolve",
     "InputSpec": "edgecnn.runtime.spec",
     "ModelSpec": "edgecnn.runtime.spec",
     "OutputSpec": "edgecnn.runtime.spec",
     "ThresholdSpec": "edgecnn.runtime.spec",
     "ModelInfo": "edgecnn.runtime.validate",
     "validate_model": "edgecnn.runtime.validate",
+    "start_model_check": "edgecnn.runtime.validate",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

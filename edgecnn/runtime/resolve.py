@@ -3,7 +3,9 @@
 A model converted by edgecnn carries its spec (:mod:`edgecnn.runtime.metadata`). A model
 from elsewhere has none; it still runs when the user passes the settings as flags:
 :func:`resolve_spec` merges the two (flags win), fills the input size from the model's
-input tensor, and says which flag to pass when something required is missing.
+input tensor, and says which flag to pass when something required is missing;
+:func:`resolve_file_spec` does it for a model file (what ``run``, ``eval`` and ``bench``
+call with their flags).
 :func:`check_spec_matches_model` checks a spec against the model's tensor shapes, and
 :func:`scale_order` maps detection outputs to scales (TFLite does not keep the Keras
 output order).
@@ -12,7 +14,7 @@ output order).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,47 @@ from pydantic import ValidationError
 
 from edgecnn.errors import ConfigError, ModelError
 from edgecnn.runtime.spec import ModelSpec
+
+#: The flag of each :func:`resolve_spec` setting (the command-line names of docs/runtime.md).
+SETTING_FLAGS = {
+    "task": "--task",
+    "labels": "--labels",
+    "imgsz": "--imgsz",
+    "color_order": "--color-order",
+    "mean": "--mean",
+    "std": "--std",
+    "resize": "--resize",
+    "pad_value": "--pad-value",
+    "layout": "--layout",
+    "anchors": "--anchors",
+    "strides": "--strides",
+    "class_activation": "--class-activation",
+    "xy_scale": "--xy-scale",
+    "conf": "--conf",
+    "iou": "--iou",
+    "max_det": "--max-det",
+}
+
+
+class MissingSettingsError(ModelError):
+    """A model without edgecnn metadata, and settings it needs were not given.
+
+    Attributes:
+        source: the model's name for messages.
+        missing: the settings (:func:`resolve_spec` keywords), e.g. ``["task", "labels"]``.
+    """
+
+    def __init__(self, source: str, missing: Sequence[str]) -> None:
+        self.source = source
+        self.missing = list(missing)
+        flags = join_names(SETTING_FLAGS[key] for key in missing)
+        super().__init__(f"{source} has no edgecnn metadata: pass {flags}")
+
+
+def join_names(names: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(names)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 Anchors = Sequence[Sequence[Sequence[float]]]
 
@@ -153,19 +196,19 @@ def resolve_spec(
         source: the model's name for messages.
 
     Raises:
-        ModelError: no metadata and a required setting is missing (the message names the
-            flags to pass), or the result does not fit the model's tensors.
+        MissingSettingsError: no metadata and a required setting is missing (the message names
+            the flags to pass).
+        ModelError: the result does not fit the model's tensors.
         ConfigError: a flag value is invalid.
     """
     if embedded is None:
-        missing = [flag for flag, value in (("--task", task), ("--labels", labels)) if value is None]
+        missing = [key for key, value in (("task", task), ("labels", labels)) if value is None]
         if imgsz is None and input_shape is None:
-            missing.append("--imgsz")
+            missing.append("imgsz")
         if task == "detect" and anchors is None:
-            missing.append("--anchors")
+            missing.append("anchors")
         if missing:
-            flags = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-            raise ModelError(f"{source} has no edgecnn metadata: pass {flags}")
+            raise MissingSettingsError(source, missing)
         doc: dict[str, Any] = {"task": task, "labels": [], "input": {}, "output": {}}
     else:
         doc = embedded.model_dump(mode="python")
@@ -222,6 +265,38 @@ def resolve_spec(
     if input_shape is not None and output_shapes is not None:
         check_spec_matches_model(spec, input_shape, output_shapes, source)
     return spec
+
+
+def resolve_file_spec(
+    path: str | Path, settings: Mapping[str, Any] | None = None, source: str | None = None
+) -> ModelSpec:
+    """The spec a ``.tflite`` file runs with: its embedded edgecnn metadata with ``settings``
+    applied (:func:`resolve_spec` keywords, None values ignored), checked against its tensors.
+    Without settings the embedded spec is returned as it is.
+
+    Raises:
+        MissingSettingsError: no metadata, and ``settings`` lacks a required one.
+        ModelError: missing or corrupt file, invalid metadata, or a spec that does not fit.
+        ConfigError: an invalid setting.
+    """
+    from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+
+    source = source or str(path)
+    with open_model_file(path) as data:
+        parsed = parse_model_file(data, source)
+        embedded = spec_from_model(data, parsed, source)
+        inputs = [t.shape for t in parsed.main.input_tensors]
+        outputs = [t.shape for t in parsed.main.output_tensors]
+    given = {key: value for key, value in (settings or {}).items() if value is not None}
+    if embedded is not None and not given:
+        return embedded
+    return resolve_spec(
+        embedded,
+        **given,
+        input_shape=inputs[0] if len(inputs) == 1 else None,
+        output_shapes=outputs,
+        source=source,
+    )
 
 
 def _strides_from_shapes(
