@@ -120,30 +120,32 @@ def _rescore_for_plots(predictions: Path, data: Path, split: str, skip_bad: bool
     return score_results(json.loads(predictions.read_text(encoding="utf-8")), gt, max_dets=max_dets)[1]
 
 
-def _pct(value: float | None) -> str:
-    return "   n/a" if value is None else f"{100 * value:6.2f}"
+def _pct(value: float | None, sign: str = "") -> str:
+    """A 0..1 metric as a percentage (the JSON keeps fractions)."""
+    return "   n/a" if value is None else f"{100 * value:6.2f}{sign}"
 
 
 def _format(report: dict[str, Any]) -> str:
+    """The text report: percentages, marked as such (``train`` prints fractions, as Ultralytics)."""
     per_class = report["per_class"]
     width = max(len("class"), *(len(n) for n in per_class))
     if report["task"] == "detect":
         lines = [
             f"{report['split']}: {report['num_images']} images, {report['num_predictions']} predictions",
-            f"mAP50 {_pct(report['map50'])}   mAP50-95 {_pct(report['map50_95'])}",
-            f"{'class':<{width}}  {'AP50':>6}  {'AP50-95':>7}  {'P':>6}  {'R':>6}  {'boxes':>6}",
+            f"mAP50 {_pct(report['map50'], '%')}   mAP50-95 {_pct(report['map50_95'], '%')}",
+            f"{'class':<{width}}  {'AP50%':>6}  {'AP50-95%':>8}  {'P%':>6}  {'R%':>6}  {'boxes':>6}",
         ]
         for name, m in per_class.items():
             lines.append(
-                f"{name:<{width}}  {_pct(m['ap50'])}  {_pct(m['ap50_95']):>7}  {_pct(m['precision'])}  "
+                f"{name:<{width}}  {_pct(m['ap50'])}  {_pct(m['ap50_95']):>8}  {_pct(m['precision'])}  "
                 f"{_pct(m['recall'])}  {m['num_gt']:>6}"
             )
         return "\n".join(lines)
     lines = [
         f"{report['split']}: {report['num_samples']} images",
-        f"accuracy {_pct(report['accuracy'])}   macro P {_pct(report['precision'])}   "
-        f"R {_pct(report['recall'])}   F1 {_pct(report['f1'])}",
-        f"{'class':<{width}}  {'P':>6}  {'R':>6}  {'F1':>6}  {'images':>6}",
+        f"accuracy {_pct(report['accuracy'], '%')}   macro P {_pct(report['precision'], '%')}   "
+        f"R {_pct(report['recall'], '%')}   F1 {_pct(report['f1'], '%')}",
+        f"{'class':<{width}}  {'P%':>6}  {'R%':>6}  {'F1%':>6}  {'images':>6}",
     ]
     for name, m in per_class.items():
         lines.append(

@@ -86,6 +86,14 @@ def test_eval_matches_pycocotools_on_the_same_files(coco_set: Path, tmp_path: Pa
     assert report["map50_95"] == pytest.approx(map50_95, abs=1e-4)
     assert 0.3 < report["map50"] < 0.98  # the noise must make this a real test
     assert set(report["per_class"]) == {"circle", "square", "triangle", "cross"}
+    # The text report gives the same numbers as percentages, marked as such.
+    text = runner.invoke(app, ["eval", "--data", str(coco_set), "--predictions", str(preds)]).output
+    lines = text.splitlines()
+    map50, map50_95 = f"{100 * report['map50']:.2f}%", f"{100 * report['map50_95']:.2f}%"
+    assert lines[1].split() == ["mAP50", map50, "mAP50-95", map50_95]
+    assert lines[2].split() == ["class", "AP50%", "AP50-95%", "P%", "R%", "boxes"]
+    circle = next(line.split() for line in lines[3:] if line.startswith("circle"))
+    assert circle[1] == f"{100 * report['per_class']['circle']['ap50']:.2f}"
 
 
 def test_yolo_layout_uses_sorted_path_image_ids_and_class_index(coco_set: Path, tmp_path: Path) -> None:
@@ -123,6 +131,8 @@ def test_classification_predictions(tmp_path: Path) -> None:
     report = json.loads(out.output)
     assert report["task"] == "classify"
     assert report["accuracy"] == pytest.approx(8 / 10)
+    text = runner.invoke(app, ["eval", "--data", str(data), "--predictions", str(preds)]).output
+    assert text.splitlines()[1].split()[:2] == ["accuracy", "80.00%"]
 
 
 @pytest.mark.parametrize(
