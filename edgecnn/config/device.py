@@ -323,13 +323,21 @@ def _locate(root: yaml.Node, loc: Sequence[str | int]) -> tuple[int, str]:
                     parts.append(str(part))
                     break
             else:
-                if i == len(loc) - 1:
+                if i == len(loc) - 1 and str(part) != _type_of(node):  # not the mapping's own tag
                     parts.append(str(part))
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
             node = node.value[part]
             line = node.start_mark.line + 1
             parts.append(str(part))
     return line, ".".join(parts)
+
+
+def _type_of(node: yaml.MappingNode) -> str | None:
+    """The ``type:`` value of a mapping (a source's or sink's union tag), if any."""
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "type" and isinstance(value, yaml.ScalarNode):
+            return str(value.value)
+    return None
 
 
 def _message(error: Mapping[str, Any]) -> str:

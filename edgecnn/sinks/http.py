@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from edgecnn.daemon.state import DaemonStats
 from edgecnn.errors import ConfigError
@@ -67,6 +67,20 @@ class HttpConfig(BaseModel):
         0, ge=0, le=4096, description="Shrink preview frames wider than this (pixels); 0 keeps the size."
     )
     max_clients: int = Field(4, ge=1, le=64, description="Concurrent /stream clients; more get 503.")
+
+    @model_validator(mode="after")
+    def _check(self) -> HttpConfig:
+        if exposed_without_token(self):
+            raise ValueError(
+                f"refusing to serve on {self.host} without auth_token "
+                "(bind to 127.0.0.1, or set a token of at least 16 characters)"
+            )
+        return self
+
+
+def exposed_without_token(config: HttpConfig) -> bool:
+    """Whether ``config`` would serve beyond this machine without a token (never allowed)."""
+    return not is_loopback(config.host) and config.auth_token is None
 
 
 def is_loopback(host: str) -> bool:
@@ -152,7 +166,7 @@ class HttpSink(Sink):
     """
 
     def __init__(self, config: HttpConfig, *, device: str, state: DaemonStats | None = None) -> None:
-        if not is_loopback(config.host) and config.auth_token is None:
+        if exposed_without_token(config):  # a config made without validation (model_construct)
             raise ConfigError(
                 f"http sink: refusing to serve on {config.host} without auth_token "
                 "(bind to 127.0.0.1, or set a token of at least 16 characters)"

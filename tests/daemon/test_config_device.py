@@ -68,6 +68,11 @@ def _error(config_file: Callable[..., Path], text: str) -> str:
         ),
         ("sinks:\n  - type: jsonl\n  - type: nosuch\n", 8, "sinks.1: unknown type 'nosuch'; expected one of"),
         ("sinks:\n  - path: x\n", 7, "sinks.0: missing 'type'"),
+        (
+            "sinks:\n  - type: jsonl\n  - type: http\n    host: 0.0.0.0\n",
+            8,
+            "sinks.1: refusing to serve on 0.0.0.0 without auth_token",
+        ),
         ("colour: red\n", 6, "colour: unknown key"),
         ("device: 'my device'\n", 6, "device: String should match pattern"),
     ],

@@ -88,8 +88,10 @@ def test_http_config_and_loopback_rule() -> None:
     assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.20", "pi.local"]))
     for host in ("0.0.0.0", "192.168.1.20"):
-        with pytest.raises(ConfigError, match="auth_token"):
-            HttpSink(HttpConfig(type="http", host=host), device="cam")
+        with pytest.raises(ValidationError, match=f"refusing to serve on {host} without auth_token"):
+            HttpConfig(type="http", host=host)
+        with pytest.raises(ConfigError, match="auth_token"):  # a config that skipped validation
+            HttpSink(HttpConfig.model_construct(type="http", host=host, auth_token=None), device="cam")
     HttpSink(HttpConfig(type="http", host="0.0.0.0", auth_token=TOKEN), device="cam")  # allowed with a token
 
 
