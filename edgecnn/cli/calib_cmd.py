@@ -32,8 +32,7 @@ def build(
 
     with progress_bar("copying calibration images", n) as update:
         result = build_calibration_set(data, out, n=n, seed=seed, force=force, progress=update)
-    for message in result.warnings:
-        typer.echo(f"edgecnn: warning: {message}", err=True)
+    # result.warnings were logged (stderr) as they were found: not printed twice.
     covered = sum(1 for c in result.coverage if c.calib_images)
     typer.echo(
         f"{out}: {len(result.calibration)} images from the {result.split} split of {data}, "
