@@ -15,12 +15,14 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
+
+from edgecnn._stderr import captured_stderr_fd as _captured
+from edgecnn._stderr import drop_lines
 
 #: Lines TensorFlow prints at start-up that say nothing to an edgecnn user.
 NOTICE = re.compile(
@@ -40,31 +42,13 @@ def install() -> None:
 
 def filter_notices(text: str) -> str:
     """``text`` without TensorFlow's start-up notices (see :data:`NOTICE`)."""
-    kept = [line for line in text.splitlines(keepends=True) if not NOTICE.search(line)]
-    return "".join(kept)
+    return drop_lines(text, NOTICE)
 
 
-@contextlib.contextmanager
-def captured_stderr_fd() -> Iterator[None]:
+def captured_stderr_fd() -> contextlib.AbstractContextManager[None]:
     """Send file descriptor 2 to a temporary file for the block, then write back what is not
     a TensorFlow notice."""
-    import tempfile  # here, not at the top: ``edgecnn run`` on a board imports this module too
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            rest = filter_notices(capture.read().decode("utf-8", "replace"))
-            if rest:
-                sys.stderr.write(rest)
-                sys.stderr.flush()
+    return _captured(NOTICE)
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -171,3 +171,5 @@ def _root(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:  # TensorFlow's own INFO lines ("Assets written to ...") say nothing to a user
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)

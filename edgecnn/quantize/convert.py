@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 from pydantic import ValidationError
 
+from edgecnn._stderr import captured_stderr_fd
 from edgecnn.errors import ModelError, UserError
 from edgecnn.quantize.calibration import CalibrationSet, load_calibration_set, representative_dataset
 from edgecnn.quantize.metadata_writer import embed_spec
@@ -56,6 +58,13 @@ IoType = Literal["int8", "uint8", "float"]
 MODES: tuple[Mode, ...] = ("int8", "fp16", "dynamic", "float")
 IO_TYPES: tuple[IoType, ...] = ("int8", "uint8", "float")
 SPEC_FILE = "spec.json"
+#: What the TFLite converter prints from C++ on every run (its settings, and absl INFO /
+#: WARNING lines of its own source files): noise to a user. Errors (``E...``) still show.
+CONVERTER_NOTICE = re.compile(
+    r"^fully_quantize: \d+, inference_type: \d+"
+    r"|^[IW]\d{4} [\d:.]+ +\d+ (tf_tfl_flatbuffer_helpers|flatbuffer_export|quantize_model|"
+    r"tf_saved_model_freeze_variables|tf_tfl_translate|reader|loader|mlir_graph_optimization_pass)\.cc:\d+\]"
+)
 _FLOAT_DTYPES = {"float16", "float32", "float64", "bfloat16"}
 
 
@@ -211,8 +220,10 @@ def convert_keras(
         raise UserError("int8 quantisation needs calibration images (--calib)")
     converter = configure_converter(new_converter(model), mode, io, representative)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(StringIO()):
-            # Keras' export prints its endpoints; uint8 interfaces warn about input statistics.
+        quiet = captured_stderr_fd(CONVERTER_NOTICE)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(StringIO()), quiet:
+            # Keras' export prints its endpoints; uint8 interfaces warn about input statistics;
+            # the converter's own C++ notices go to fd 2.
             warnings.simplefilter("ignore")
             return bytes(converter.convert())
     except Exception as exc:
