@@ -54,6 +54,7 @@ def _one_line(exc: ValidationError) -> str:
 
 
 def train_command(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -118,6 +119,8 @@ def train_command(
 
     if data is None and not resume:
         raise UserError("pass --data DATA_YAML (or --resume to continue the run in --out)")
+    if resume:
+        _refuse_settings_on_resume(ctx, out)
     fields: dict[str, Any] = {
         "data": data,
         "model": model,
@@ -163,3 +166,24 @@ def train_command(
         f"{result.model_path}: best epoch {result.best_epoch} of {result.epochs_run}{stopped}, "
         f"{m['split']} {score}, {result.seconds / 60:.1f} min"
     )
+
+
+#: Flags that may come with --resume: they say where the run is and how to report, not how it trains.
+RESUME_FLAGS = {"out", "resume", "as_json", "workers"}
+
+
+def _refuse_settings_on_resume(ctx: typer.Context, out: Path) -> None:
+    """A resumed run trains as it was started: a training flag given with --resume would be
+    silently ignored, so it is an error naming it."""
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in RESUME_FLAGS
+        and getattr(ctx.get_parameter_source(param.name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")
+    ]
+    if given:
+        raise UserError(
+            f"{', '.join(given)}: --resume continues the run in {out} with its own settings "
+            f"({out / 'train_config.json'}); drop {'them' if len(given) > 1 else 'it'}, or start a new run"
+        )
+

@@ -130,3 +130,18 @@ def test_the_command_table_matches_the_modules() -> None:
 
     modules = sorted(p.stem for p in (ROOT / "edgecnn" / "cli").glob("*_cmd.py"))
     assert sorted({target.split(":")[0].rsplit(".", 1)[1] for target in COMMANDS.values()}) == modules
+
+
+def test_resume_refuses_training_flags_it_would_ignore(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["train", "--out", str(run), "--resume", "--epochs", "3", "--batch", "4"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"edgecnn: error: --epochs, --batch: --resume continues the run in {run} with its own settings "
+        f"({run / 'train_config.json'}); drop them, or start a new run"
+    )
+    assert not run.exists()
+    # Where the run is and how to report are not training settings.
+    result = CliRunner().invoke(app, ["train", "--out", str(run), "--resume", "--workers", "2", "--json"])
+    assert result.exit_code == 2 and "has no train_config.json; nothing to resume" in result.stderr
