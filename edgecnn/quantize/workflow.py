@@ -111,6 +111,8 @@ def run_quantize(
     check_model_file(model_path)
     if mode == "int8" and calib is None:
         raise UserError("--mode int8 needs --calib calibration/NAME (build one with `edgecnn calib build`)")
+    if mode != "int8" and calib is not None:
+        raise UserError(f"--calib is for --mode int8 only: a {mode} model is not calibrated (drop --calib)")
     spec = load_run_spec(model_path)
     calibration = load_calibration_set(calib) if calib is not None and mode == "int8" else None
     if data is not None:

@@ -106,6 +106,7 @@ def test_tampered_calibration_image(
         (["--mode", "fp16", "--io", "uint8"], "--io uint8 needs --mode int8"),
         (["--mode", "dynamic", "--max-drop", "1"], "--max-drop needs --data"),
         (["--mode", "float", "--report", "somewhere"], "--report needs --data"),
+        (["--mode", "float", "--calib", "calibration/x"], "--calib is for --mode int8 only"),
     ],
 )
 def test_bad_option_combinations(
