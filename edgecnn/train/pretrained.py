@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +87,10 @@ def load_imagenet_weights(model: keras.Model, info: ModelInfo, width: float) -> 
     build = _applications()[info.family]
     chatter = io.StringIO()
     try:
-        with contextlib.redirect_stdout(chatter):  # Keras prints "Downloading data from ..."
+        # Keras prints "Downloading data from ..." and may warn about the input size; the
+        # warnings are logged on success, and dropped when the one-line error says it all.
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             reference = build(**kwargs)
     except ValueError as exc:
         first = str(exc).strip().splitlines()[0]
@@ -99,6 +103,8 @@ def load_imagenet_weights(model: keras.Model, info: ModelInfo, width: float) -> 
             f"--weights imagenet: cannot download the ImageNet weights for {info.name} (offline? Keras keeps "
             f"them in ~/.keras/models once downloaded): {first}"
         ) from None
+    for warning in caught:
+        logger.warning("--weights imagenet: %s", " ".join(str(warning.message).split()))
     copied = 0
     source = {layer.name: layer for layer in reference.layers if layer.weights}
     for layer in model.layers:
