@@ -40,6 +40,7 @@ from edgecnn.errors import UserError
 from edgecnn.postprocess.classify import class_probabilities
 from edgecnn.postprocess.decode import decode_yolo
 from edgecnn.postprocess.filter import filter_detections
+from edgecnn.runtime.backend import MAX_THREADS
 from edgecnn.runtime.interpreter import TFLiteModel, quantize_tensor
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized
 from edgecnn.runtime.resolve import resolve_file_spec
@@ -152,14 +153,15 @@ def parse_threads(text: str | Sequence[int]) -> list[int]:
     """``"1,2,4"`` -> ``[1, 2, 4]``.
 
     Raises:
-        UserError: not a comma-separated list of integers >= 1.
+        UserError: not a comma-separated list of integers from 1 to :data:`MAX_THREADS` (64,
+            as ``edgecnn run``'s ``model.num_threads``).
     """
     try:
         values = [int(v) for v in text.split(",") if v.strip()] if isinstance(text, str) else list(text)
     except ValueError:
-        raise UserError(f"--threads must be comma-separated integers, e.g. 1,2,4; got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise UserError(f"--threads needs integers >= 1, got {text!r}")
+        raise UserError(f"--threads: expected comma-separated integers, e.g. 1,2,4; got {text!r}") from None
+    if not values or any(not 1 <= v <= MAX_THREADS for v in values):
+        raise UserError(f"--threads: thread counts must be 1..{MAX_THREADS}, got {text!r}")
     return values
 
 

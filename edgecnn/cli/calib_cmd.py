@@ -28,8 +28,10 @@ def build(
 
     Refuses fewer than 50 images unless --force; warns below 100 (TensorFlow recommends 100-500).
     """
+    from edgecnn.outputs import check_output
     from edgecnn.quantize.calibration import build_calibration_set
 
+    check_output(out, "--out", "dir", (data,))
     with progress_bar("copying calibration images", n) as update:
         result = build_calibration_set(data, out, n=n, seed=seed, force=force, progress=update)
     # result.warnings were logged (stderr) as they were found: not printed twice.

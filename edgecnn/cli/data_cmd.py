@@ -14,6 +14,7 @@ from edgecnn.data import load_splits
 from edgecnn.data.split import parse_ratios, plan_split, write_split_plan
 from edgecnn.data.synth import SHAPES, write_synth_dataset
 from edgecnn.errors import UserError
+from edgecnn.outputs import check_output
 
 data_app = typer.Typer(help="Inspect and validate datasets described by a data.yaml.", no_args_is_help=True)
 
@@ -95,6 +96,9 @@ def synth(
         fractions = [float(r) for r in ratios.split(",")]
     except ValueError:
         raise UserError(f"--ratios: expected comma-separated numbers, got {ratios!r}") from None
+    check_output(out, "OUT", "dir")
+    if out.is_dir() and any(out.iterdir()):
+        raise UserError(f"{out}: not empty; data synth writes a whole dataset into a new or empty folder")
     with progress_bar(f"writing {out}", n) as update:
         data_yaml = write_synth_dataset(
             out, task.value, n=n, imgsz=imgsz, num_classes=classes, seed=seed, ratios=fractions,
@@ -132,6 +136,7 @@ def split_command(
     Every class lands in every split when it has enough images; split sizes are within one
     image of the ratios.
     """
+    check_output(out, "--out", "dir", (data_yaml,))
     pooled = [s.strip() for s in source.split(",") if s.strip()]
     plan = plan_split(data_yaml, parse_ratios(ratios), seed=seed, source=pooled)
     with progress_bar(f"writing {out}", plan.total) as update:

@@ -10,6 +10,7 @@ import typer
 
 from edgecnn.cli._specflags import with_spec_flags
 from edgecnn.errors import UserError
+from edgecnn.outputs import check_output
 
 
 @with_spec_flags
@@ -63,6 +64,11 @@ def eval_command(
         raise UserError("pass a MODEL file (.keras or .tflite) or --predictions FILE")
     if model is not None and predictions is not None:
         raise UserError("pass a MODEL file or --predictions FILE, not both")
+    inputs = (model, data, predictions, (spec_settings or {}).get("labels"))
+    if save_results is not None:
+        check_output(save_results, "--save-results", "file", inputs)
+    if plots is not None:
+        check_output(plots, "--plots", "dir", inputs)
     if model is not None:
         report, metrics = _evaluate_model(
             model, data, split, skip_bad, conf, iou, max_dets, batch, save_results, spec_settings or {}

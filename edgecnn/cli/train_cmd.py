@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from edgecnn.errors import UserError
+from edgecnn.outputs import check_output
 
 
 class OptimizerChoice(StrEnum):
@@ -121,6 +122,7 @@ def train_command(
         raise UserError("pass --data DATA_YAML (or --resume to continue the run in --out)")
     if resume:
         _refuse_settings_on_resume(ctx, out)
+    check_output(out, "--out", "dir", (data,))
     fields: dict[str, Any] = {
         "data": data,
         "model": model,

@@ -38,6 +38,7 @@ from pydantic import (
 
 from edgecnn import sinks, sources
 from edgecnn.errors import ConfigError
+from edgecnn.runtime.backend import MAX_THREADS
 from edgecnn.runtime.resolve import SETTING_FLAGS
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.sinks.jsonl import JsonlConfig
@@ -49,7 +50,7 @@ Overlap = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _union(types: Sequence[type[BaseModel]], what: str) -> Any:
@@ -75,7 +76,7 @@ class ModelSettings(_Strict):
 
     path: Path = Field(description="The .tflite model (its edgecnn metadata gives labels, input, anchors).")
     num_threads: int | None = Field(
-        None, ge=1, le=64, description="Interpreter threads; default: the interpreter's own choice."
+        None, ge=1, le=MAX_THREADS, description="Interpreter threads; default: the interpreter's own choice."
     )
     validate_timeout: float = Field(
         30.0, ge=1.0, le=600.0, description="Seconds the child-process check may take to load and run it."
@@ -225,6 +226,50 @@ class DeviceConfig(_Strict):
             return self.state_dir
         return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or ".")
 
+    def check_outputs(self) -> None:
+        """Refuse outputs that cannot work, before anything is written: a sink's file or
+        folder below a file, a file that is a folder (or the reverse), an output that is the
+        model, the source or the labels file, two sinks writing the same place, two ``http``
+        sinks on one port. Needs the file system, so it is not part of validation; start-up
+        (:func:`~edgecnn.daemon.startup.start_up`) calls it first.
+
+        Raises:
+            ConfigError: one line naming the key (or flag) at fault.
+        """
+        taken: dict[tuple[object, ...], str] = {}  # file identity -> what it is, for messages
+        for what, loc, value in (
+            ("the model file", ("model", "path"), self.model.path),
+            ("the source file", ("source", "input"), getattr(self.source, "input", None)),
+            ("the labels file", ("model", "labels"), self.model.labels),
+        ):
+            if isinstance(value, str | Path) and Path(value).is_file():
+                taken[_identity(Path(value))] = f"{what} ({self.setting_name(*loc)})"
+        ports: dict[int, str] = {}
+        for i, sink in enumerate(self.sinks):
+            kind = getattr(sink, "type", None)
+            if kind == "http" and sink.port:
+                where = self.where("sinks", i, "port")
+                if sink.port in ports:
+                    raise ConfigError(f"{where}: port {sink.port} is taken by {ports[sink.port]}")
+                ports[sink.port] = f"the http sink {self.setting_name('sinks', i)}"
+                continue
+            if kind == "jsonl" and sink.path != "-":
+                path, is_dir, where = Path(sink.path), False, self.where("sinks", i, "path")
+            elif kind == "snapshots":
+                from edgecnn.sinks.snapshots import snapshot_directory
+
+                path, is_dir = snapshot_directory(sink, self.state_path), True
+                where = self.where("sinks", i, "directory") if sink.directory else self.where("sinks", i)
+            else:
+                continue
+            problem = _unwritable(path, is_dir)
+            if problem:
+                raise ConfigError(f"{where}: cannot write {path}: {problem}")
+            identity = _identity(path)
+            if identity in taken:
+                raise ConfigError(f"{where}: {path} is also {taken[identity]}; refusing to write to it")
+            taken[identity] = f"the output of {self.setting_name('sinks', i)}"
+
     def where(self, *loc: str | int) -> str:
         """Where a key was set, for messages: ``device.yaml:14: thresholds.person`` or ``--conf``."""
         return (self._origin or _Origin()).describe(loc)
@@ -263,6 +308,26 @@ class DeviceConfig(_Strict):
             max_det=self.max_det if self.max_det is not None else spec.thresholds.max_det,
             topk=self.topk,
         )
+
+
+def _unwritable(path: Path, is_dir: bool) -> str | None:
+    """Why a sink cannot create and write ``path`` (a file, or with ``is_dir`` a folder), or None."""
+    if path.exists() and path.is_dir() != is_dir:
+        return "it is a folder, not a file" if path.is_dir() else "it is a file, not a folder"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a folder"
+    return None
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What tells one file apart from another: device and inode if it exists (links too),
+    else its absolute path with symbolic links resolved."""
+    try:
+        st = path.stat()
+    except OSError:
+        return ("path", str(path.resolve()))
+    return ("inode", st.st_dev, st.st_ino)
 
 
 # -- where a value came from: YAML lines or command-line flags --------------------------------
@@ -403,6 +468,8 @@ def load_device_config(path: str | Path) -> DeviceConfig:
 #: which flag of ``edgecnn run`` sets which key, for messages
 FLAGS: dict[tuple[str, ...], str] = {
     ("model",): "--model",
+    ("model", "path"): "--model",
+    ("source", "input"): "--source",
     ("model", "num_threads"): "--threads",
     ("source",): "--source",
     ("thresholds",): "--conf",

@@ -170,6 +170,7 @@ class Daemon:
         spec, settings = early.spec, early.settings
         self.stats.set_names(model=spec.name)
         first = [self._source_factory()]  # a missing file or bad device name fails here, as config
+        first[0].check()  # and a file that is no video: once, before anything is started
         context = SinkContext(
             device=cfg.device,
             model=spec.name,
@@ -199,7 +200,11 @@ class Daemon:
         if self.stopping:
             return
         for name, sink in self.sinks:
-            sink.start()
+            try:
+                sink.start()
+            except OSError as exc:  # check_outputs ruled out the config's faults: the disk's, now
+                where = f" {exc.filename}" if exc.filename else ""
+                raise EdgecnnError(f"sink {name}: cannot start:{where}: {exc.strerror or exc}") from None
             self._started.append((name, sink))
         self.stats.set_sinks(self.sinks)
         self._on_source_status(self.source.state, self.source.detail)

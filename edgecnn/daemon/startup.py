@@ -3,7 +3,9 @@
 ``edgecnn run`` validates the config (pydantic, no numpy or OpenCV), then calls
 :func:`run_daemon`, which
 
-1. reads the spec the model carries (pure Python) and resolves the config's thresholds
+1. checks the outputs (:meth:`~edgecnn.config.device.DeviceConfig.check_outputs`: no sink
+   may write below a file, into the model or the source, or where another one writes),
+   reads the spec the model carries (pure Python) and resolves the config's thresholds
    and labels against it: a bad config or a file that is no usable TFLite model exits 2
    here, before numpy, OpenCV or the interpreter are imported;
 2. starts the child-process model check (:func:`~edgecnn.runtime.validate.start_model_check`)
@@ -61,12 +63,15 @@ class Preflight:
 
 
 def start_up(config: DeviceConfig) -> Preflight:
-    """Read the spec, resolve the thresholds, and start the model check in a child process.
+    """Check the outputs, read the spec, resolve the thresholds, and start the model check
+    in a child process.
 
     Raises:
-        ConfigError: an unknown label, a model without metadata and without ``model:`` settings.
+        ConfigError: an output that cannot work, an unknown label, a model without metadata
+            and without ``model:`` settings.
         ModelError: the file is missing, no TFLite model, or its metadata does not fit it.
     """
+    config.check_outputs()
     spec = load_spec(config)
     settings = config.resolve(spec)
     check = start_model_check(
@@ -98,8 +103,10 @@ def run_daemon(config: DeviceConfig, max_frames: int | None = None) -> int:
 
 
 def check_config(config: DeviceConfig) -> str:
-    """What ``--validate-config`` does: resolve the thresholds against the model's labels,
-    check the model in a child process, and build (not start) the source and the sinks.
+    """What ``--validate-config`` does: check the outputs, resolve the thresholds against
+    the model's labels, check the model in a child process, build the source and read a
+    first frame of a file or folder (:meth:`~edgecnn.sources.base.Source.check`), and build
+    (not start) the sinks.
 
     Returns:
         A one-line summary.
@@ -117,6 +124,7 @@ def check_config(config: DeviceConfig) -> str:
     from edgecnn.sources import build_source
 
     source = build_source(config.source)
+    source.check()
     spec = early.spec
     context = SinkContext(
         device=config.device, model=spec.name, labels=tuple(spec.labels), state_dir=config.state_path

@@ -36,6 +36,7 @@ from edgecnn.data._common import (
     names_hint,
     place_image,
 )
+from edgecnn.data._files import path_kind
 from edgecnn.data.imagesize import read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
@@ -95,8 +96,12 @@ def _load_json(path: Path) -> dict[str, Any]:
             doc = json.load(f)
     except json.JSONDecodeError as exc:
         raise DataError(path, f"malformed JSON: {exc.msg}", f"line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # the decoder recurses once per level of [ or {
+        raise DataError(path, "malformed JSON: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(path, f"cannot read: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise DataError(path, f"malformed JSON: {str(exc).split(';')[0]}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise DataError(path, "not a COCO file: no 'images' list at the top level")
     if not isinstance(doc.get("categories"), list):
@@ -135,12 +140,16 @@ def _categories(doc: dict[str, Any], path: Path) -> dict[int, str]:
 def _class_categories(doc: dict[str, Any], categories: dict[int, str]) -> dict[int, str]:
     """The categories that are classes: all but an unused one that only names the supercategory
     of others (Roboflow exports add the project as category 0, the parent of the real ones)."""
-    used = {ann.get("category_id") for ann in doc.get("annotations", []) if isinstance(ann, dict)}
-    parents = {
-        cat.get("supercategory")
-        for cat in doc["categories"]
-        if cat.get("supercategory") not in (None, "", "none", cat["name"])
+    used = {
+        ann.get("category_id")
+        for ann in doc.get("annotations", [])
+        if isinstance(ann, dict) and _is_int(ann.get("category_id"))
     }
+    parents = set()
+    for cat in doc["categories"]:
+        parent = cat.get("supercategory")
+        if isinstance(parent, str) and parent not in ("", "none", cat["name"]):
+            parents.add(parent)
     return {cid: name for cid, name in categories.items() if cid in used or name not in parents}
 
 
@@ -190,12 +199,12 @@ class _ImageFinder:
     def find(self, file_name: str) -> Path | None:
         file_name = file_name.replace("\\", "/")  # written on Windows (Label Studio, scripts)
         if Path(file_name).is_absolute():
-            if Path(file_name).is_file():
+            if path_kind(file_name) == "file":
                 return abspath(file_name)
             file_name = Path(file_name).name  # a path on the labelling machine: try the name here
         for i, folder in enumerate(self.folders):
             candidate = folder / file_name
-            if candidate.is_file():
+            if path_kind(candidate) == "file":
                 self.folders.insert(0, self.folders.pop(i))
                 return abspath(candidate)
         return None
@@ -217,17 +226,17 @@ def _record(
         raise DataError(
             path, f"image file '{image['file_name']}' not found (looked in {looked})", f"image id {image_id}"
         )
-    width, height = (_whole(image.get(key)) for key in ("width", "height"))
-    if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
-        if width is not None or height is not None:
-            raise DataError(path, f"bad image size {width}x{height}", f"image id {image_id}")
+    size = _stated_size(path, image)
+    if size is None:
         width, height = read_image_size(file)
     else:
-        width, height = check_annotated_size(file, width, height, path, f"image id {image_id}", "the JSON")
+        width, height = check_annotated_size(file, *size, path, f"image id {image_id}", "the JSON")
     boxes, class_ids, crowd = [], [], []
     for ann in anns:
         where = f"annotation id {ann.get('id')}"
         cid = ann.get("category_id")
+        if not _is_int(cid):
+            raise DataError(path, f"'category_id' must be an integer, got {cid!r}", where)
         if cid not in class_of:
             reason = (
                 f"category '{categories[cid]}' (id {cid}) is not in names {names_hint(names)}"
@@ -238,7 +247,10 @@ def _record(
         bbox = ann.get("bbox")
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
             raise DataError(path, f"malformed bbox {bbox!r}: expected [x, y, width, height]", where)
-        x, y, w, h = (float(v) for v in bbox)
+        try:
+            x, y, w, h = (float(v) for v in bbox)
+        except OverflowError:  # an integer beyond float range
+            raise DataError(path, f"malformed bbox {bbox!r}: a value is too large", where) from None
         problem = box_problem(x, y, x + w, y + h, width, height)
         if problem:
             raise DataError(path, f"box {fmt_box(bbox)} (x, y, w, h) {problem} (image id {image_id})", where)
@@ -246,10 +258,35 @@ def _record(
         if box is None:
             issues.drop(path, f"box {fmt_box(bbox)} (x, y, w, h) {DROPPED} (image id {image_id})", where)
             continue
+        iscrowd = ann.get("iscrowd", 0)
+        if iscrowd not in (0, 1):  # "0" would be true
+            raise DataError(path, f"'iscrowd' must be 0 or 1, got {iscrowd!r}", where)
         boxes.append(box)
         class_ids.append(class_of[cid])
-        crowd.append(bool(ann.get("iscrowd", 0)))
+        crowd.append(bool(iscrowd))
     return ImageRecord(file, image_id, width, height, boxes, class_ids, iscrowd=crowd)
+
+
+def _stated_size(path: Path, image: dict[str, Any]) -> tuple[int, int] | None:
+    """An image entry's ``width`` and ``height``; None when it gives neither.
+
+    Raises:
+        DataError: only one is given, or one is not a positive integer (``640.0`` is one).
+    """
+    where = f"image id {image['id']}"
+    values = {key: image.get(key) for key in ("width", "height")}
+    if values["width"] is None and values["height"] is None:
+        return None
+    size = []
+    for key, value in values.items():
+        if value is None:
+            raise DataError(path, f"'{key}' is missing: give both width and height, or neither", where)
+        value = _whole(value)
+        if not (_is_int(value) and value > 0):
+            kind = " (a string)" if isinstance(value, str) else ""
+            raise DataError(path, f"'{key}' must be a positive integer (pixels), got {value!r}{kind}", where)
+        size.append(value)
+    return size[0], size[1]
 
 
 def write_coco(

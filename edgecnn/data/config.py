@@ -19,6 +19,7 @@ other key is an error that names the key and its line.
 from __future__ import annotations
 
 import difflib
+from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from pydantic import (
 )
 
 from edgecnn.data._common import abspath
+from edgecnn.data._files import path_kind
 from edgecnn.data.records import Format, Task
 from edgecnn.errors import DataError
 
@@ -162,7 +164,8 @@ class DataConfig(BaseModel):
         like Ultralytics does for Roboflow exports (``train: ../train/images``).
 
         Raises:
-            DataError: unknown split name, split not set, or a path that does not exist.
+            DataError: unknown split name, split not set, or a path that does not exist or
+                is neither a file nor a folder (a device or a named pipe, which would block).
         """
         if split not in SPLITS:
             raise DataError(self._yaml_path, f"unknown split '{split}' (use one of {', '.join(SPLITS)})")
@@ -172,11 +175,15 @@ class DataConfig(BaseModel):
         paths = []
         for item in [value] if isinstance(value, str) else value:
             path = abspath(self.root / item)
-            if not path.exists() and item.startswith("../"):
+            if path_kind(path) == "missing" and item.startswith("../"):
                 fallback = abspath(self.root / item[3:])
-                path = fallback if fallback.exists() else path
-            if not path.exists():
+                path = fallback if path_kind(fallback) != "missing" else path
+            kind = path_kind(path)
+            if kind == "missing":
                 raise DataError(self._yaml_path, f"{split} path {path} does not exist", self.line_of(split))
+            if kind not in ("file", "folder"):
+                message = f"{split} path {path} is a {kind}, not a file or folder"
+                raise DataError(self._yaml_path, message, self.line_of(split))
             paths.append(path)
         return paths
 
@@ -185,10 +192,13 @@ def load_data_config(path: str | Path) -> DataConfig:
     """Read and validate a data.yaml file.
 
     Raises:
-        DataError: the file is missing, is not valid YAML, or has an unknown key or a bad value
-            (the message names the key and the entry its line).
+        DataError: the file is missing or not a file, is not valid YAML, sets a key twice, or has
+            an unknown key or a bad value (the message names the key and the entry its line).
     """
     path = abspath(path)
+    kind = path_kind(path)
+    if kind not in ("file", "missing"):  # a named pipe would block, /dev/zero never end
+        raise DataError(path, f"is a {kind}, not a file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -202,8 +212,17 @@ def load_data_config(path: str | Path) -> DataConfig:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise DataError(path, f"invalid YAML: {problem}", f"line {mark.line + 1}" if mark else None) from None
+    except RecursionError:
+        raise DataError(path, "invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise DataError(path, f"invalid YAML: {str(exc).split(';')[0]}") from None
     if not isinstance(raw, dict):
         raise DataError(path, "expected a mapping of keys (path, train, val, test, names, ...)")
+    duplicate = _duplicate_key(node)
+    if duplicate:
+        key, first, again = duplicate
+        message = f"key '{key}' is set twice, on line {first} and line {again} (YAML would keep the last)"
+        raise DataError(path, message, f"line {again}")
     key_lines = {
         str(key.value): key.start_mark.line + 1
         for key, _ in (node.value if isinstance(node, yaml.MappingNode) else [])
@@ -217,6 +236,33 @@ def load_data_config(path: str | Path) -> DataConfig:
     config._yaml_path = path
     config._key_lines = key_lines
     return config
+
+
+def _duplicate_key(node: yaml.Node | None) -> tuple[str, int, int] | None:
+    """The first key that a mapping of the document sets twice, with both lines; None if none.
+
+    YAML loaders keep the last value silently. Mappings are visited outer first, each node once
+    (aliases share nodes), without recursion (the nesting depth is the file's to choose).
+    """
+    queue: deque[yaml.Node] = deque([node] if node is not None else [])
+    visited: set[int] = set()
+    while queue:
+        current = queue.popleft()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            lines: dict[tuple[str, str], int] = {}
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if (key.tag, key.value) in lines:
+                        return key.value, lines[(key.tag, key.value)], line
+                    lines[(key.tag, key.value)] = line
+                queue.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            queue.extend(current.value)
+    return None
 
 
 def _describe(exc: ValidationError) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgecnn.data._files import path_kind
 from edgecnn.data.imagesize import is_image_file
 from edgecnn.data.records import Format
 from edgecnn.data.voc import voc_folders
@@ -50,15 +51,19 @@ def detect_format(path: Path) -> Format:
     labels = label_path(path / "x.jpg").parent  # == path when no part of it is named images
     if (path / "images").is_dir() or path.name == "images" or (labels != path and labels.is_dir()):
         return "yolo"
-    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-    has_images = any(p.is_file() and is_image_file(p) for p in entries)
-    if has_images and any(p.is_file() and p.suffix.lower() == ".xml" for p in entries):
+    try:
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    except OSError as exc:
+        raise DataError(path, f"cannot list the folder: {exc.strerror or exc}") from None
+    files = [p for p in entries if path_kind(p) == "file"]
+    has_images = any(is_image_file(p) for p in files)
+    if has_images and any(p.suffix.lower() == ".xml" for p in files):
         return "voc"
     if has_images and labels != path:  # images/test with no labels/ twin: all background
         return "yolo"
-    if has_images and any(p.is_file() and p.suffix.lower() == ".txt" for p in entries):
+    if has_images and any(p.suffix.lower() == ".txt" for p in files):
         return "yolo"  # Darknet / CVAT "YOLO 1.1": labels beside the images
-    if any(p.is_dir() for p in entries) and not has_images:
+    if any(path_kind(p) == "folder" for p in entries) and not has_images:
         return "folders"
     raise DataError(
         path,

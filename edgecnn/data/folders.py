@@ -10,16 +10,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgecnn.data._common import Issues, list_images, names_hint, place_image
+from edgecnn.data._files import path_kind
 from edgecnn.data.imagesize import read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
 
 
 def class_folders(root: Path) -> list[Path]:
-    """The non-hidden sub-folders of ``root``, sorted by name."""
-    return sorted(
-        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
-    )
+    """The non-hidden sub-folders of ``root``, sorted by name.
+
+    Raises:
+        DataError: ``root`` cannot be listed (no permission).
+    """
+    try:
+        entries = list(root.iterdir())
+    except OSError as exc:
+        raise DataError(root, f"cannot list the folder: {exc.strerror or exc}") from None
+    folders = (p for p in entries if not p.name.startswith(".") and path_kind(p) == "folder")
+    return sorted(folders, key=lambda p: p.name)
 
 
 def read_folders(

@@ -25,6 +25,7 @@ from typing import BinaryIO, NamedTuple
 import cv2
 import numpy as np
 
+from edgecnn.data._files import path_kind
 from edgecnn.errors import DataError
 
 #: File suffixes treated as images when a folder is listed (lower case).
@@ -67,11 +68,15 @@ def read_image_info(path: str | Path) -> ImageInfo:
     EXIF; OpenCV applies it to all three).
 
     Raises:
-        DataError: the file is missing, is not a readable image, or is a truncated JPEG (no
-            end-of-image marker after the image data: a download or copy that stopped).
-            Other formats that look cut short are decoded, and OpenCV refuses them.
+        DataError: the file is missing, is not a file (a folder, a device, a named pipe), is not
+            a readable image, or is a truncated JPEG (no end-of-image marker after the image
+            data: a download or copy that stopped). Other formats that look cut short are
+            decoded, and OpenCV refuses them.
     """
     path = Path(path)
+    kind = path_kind(path)
+    if kind not in ("file", "missing"):  # opening a named pipe blocks; a device may never end
+        raise DataError(path, f"not an image file: a {kind}")
     try:
         with path.open("rb") as f:
             head = f.read(_HEADER_BYTES)

@@ -17,6 +17,7 @@ unambiguous. ``<size>``, when present and non-zero, must be the image's decoded 
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ from edgecnn.data._common import (
     names_hint,
     place_image,
 )
+from edgecnn.data._files import path_kind
 from edgecnn.data.imagesize import IMAGE_SUFFIXES, read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
@@ -113,14 +115,11 @@ def _list_file(root: Path, split: str) -> Path | None:
 
 def _record(entry: _Entry, image_id: int, names: list[str], issues: Issues) -> ImageRecord:
     xml_path = entry.xml
-    if not xml_path.is_file():
-        raise DataError(entry.listed_in, f"annotation file {xml_path} not found", f"line {entry.line}")
-    try:
-        doc = ET.parse(xml_path).getroot()
-    except ET.ParseError as exc:
-        line, column = exc.position
-        reason = str(exc).removesuffix(f": line {line}, column {column}")
-        raise DataError(xml_path, f"malformed XML: {reason}", f"line {line} column {column + 1}") from None
+    kind = path_kind(xml_path)
+    if kind != "file":
+        problem = "not found" if kind == "missing" else f"is a {kind}, not a file"
+        raise DataError(entry.listed_in, f"annotation file {xml_path} {problem}", f"line {entry.line}")
+    doc = _parse_xml(xml_path)
     image = _find_image(entry.images, entry.stem, doc.findtext("filename"))
     if image is None:
         raise DataError(xml_path, f"image for '{entry.stem}' not found in {entry.images}", "filename")
@@ -161,6 +160,43 @@ def _record(entry: _Entry, image_id: int, names: list[str], issues: Issues) -> I
     return ImageRecord(image, image_id, width, height, boxes, class_ids, difficult=difficult)
 
 
+class _NoDoctype(ET.TreeBuilder):
+    """Builds the tree, refusing a DOCTYPE: VOC annotations have none, and the entity
+    declarations it would carry can expand a small file without limit (billion laughs,
+    quadratic blowup). Entities can only be declared inside a DOCTYPE."""
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise _DoctypeError
+
+
+class _DoctypeError(Exception):
+    """Raised by :class:`_NoDoctype` to stop the parser at a DOCTYPE."""
+
+
+def _parse_xml(xml_path: Path) -> ET.Element:
+    """The root element of an annotation file.
+
+    Raises:
+        DataError: unreadable, malformed, or with a DOCTYPE (see :class:`_NoDoctype`).
+    """
+    try:
+        return ET.parse(xml_path, parser=ET.XMLParser(target=_NoDoctype())).getroot()
+    except ET.ParseError as exc:
+        line, column = exc.position
+        reason = str(exc).removesuffix(f": line {line}, column {column}")
+        raise DataError(xml_path, f"malformed XML: {reason}", f"line {line} column {column + 1}") from None
+    except _DoctypeError:
+        raise DataError(
+            xml_path,
+            "<!DOCTYPE> is not allowed in a VOC annotation: VOC files have none, and its entity "
+            "declarations can expand a small file without limit; remove it",
+        ) from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise DataError(xml_path, f"malformed XML: {exc}") from None
+    except OSError as exc:
+        raise DataError(xml_path, f"cannot read: {exc}") from None
+
+
 def _class_index(name: str, names: list[str]) -> int | None:
     """The index of ``name`` in ``names``: exact, else the one name equal but for case."""
     if name in names:
@@ -172,18 +208,37 @@ def _class_index(name: str, names: list[str]) -> int | None:
 def _find_image(folder: Path, stem: str, filename: str | None) -> Path | None:
     candidates = [folder / filename.strip()] if filename and filename.strip() else []
     candidates += [folder / f"{stem}{suffix}" for suffix in sorted(IMAGE_SUFFIXES)]
-    return next((c for c in candidates if c.is_file()), None)
+    return next((c for c in candidates if path_kind(c) == "file"), None)
 
 
 def _size(doc: ET.Element, xml_path: Path) -> tuple[int, int] | None:
-    width, height = doc.findtext("size/width"), doc.findtext("size/height")
+    """``<size>``'s width and height; None when absent or 0 (some tools write 0: read the image)."""
+    width, height = _pixels(doc, "width", xml_path), _pixels(doc, "height", xml_path)
     if width is None or height is None:
         return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def _pixels(doc: ET.Element, tag: str, xml_path: Path) -> int | None:
+    """``<size><tag>`` as a number of pixels, None when absent.
+
+    Raises:
+        DataError: not a whole number (``640.0`` is), or negative.
+    """
+    text = doc.findtext(f"size/{tag}")
+    if text is None:
+        return None
     try:
-        w, h = int(float(width)), int(float(height))
+        value = float(text)
     except ValueError:
-        raise DataError(xml_path, f"malformed size {width!r}x{height!r}", "size") from None
-    return (w, h) if w > 0 and h > 0 else None  # some tools write 0: read the image instead
+        value = math.nan
+    if not (math.isfinite(value) and value.is_integer() and value >= 0):
+        raise DataError(
+            xml_path,
+            f"<{tag}> is {text.strip()!r}: the image size must be whole numbers of pixels (0 when unknown)",
+            "size",
+        )
+    return int(value)
 
 
 def write_voc(

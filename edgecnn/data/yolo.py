@@ -27,6 +27,7 @@ from edgecnn.data._common import (
     names_hint,
     place_image,
 )
+from edgecnn.data._files import path_kind
 from edgecnn.data.imagesize import read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
@@ -91,11 +92,11 @@ def _listed_images(list_file: Path, root: Path | None) -> dict[Path, DataError |
         if not entry or entry.startswith("#"):
             continue
         image = abspath(list_file.parent / entry)
-        if not image.is_file() and root is not None and not entry.startswith("./"):
-            image = abspath(root / entry) if (root / entry).is_file() else image
-        found[image] = (
-            None if image.is_file() else DataError(list_file, f"image {image} not found", f"line {n}")
-        )
+        if path_kind(image) == "missing" and root is not None and not entry.startswith("./"):
+            image = abspath(root / entry) if path_kind(root / entry) != "missing" else image
+        kind = path_kind(image)
+        problem = None if kind == "file" else "not found" if kind == "missing" else f"is a {kind}, not a file"
+        found[image] = DataError(list_file, f"image {image} {problem}", f"line {n}") if problem else None
     return found
 
 
@@ -113,7 +114,10 @@ def _record(
     labels = label_path(image)
     boxes, class_ids = [], []
     seen: set[tuple[float, ...]] = set()
-    lines = _read_lines(labels) if labels.is_file() else []
+    kind = path_kind(labels)
+    if kind not in ("file", "missing"):  # its boxes would be lost, the image read as background
+        raise DataError(labels, f"the label file is a {kind}, not a file")
+    lines = _read_lines(labels) if kind == "file" else []
     for n, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:

@@ -60,12 +60,25 @@ class Evaluation:
     metrics: DetectionMetrics | ClassificationMetrics
 
 
-def _check(split: Split, spec: ModelSpec) -> None:
+def check_split_fits(split: Split, spec: ModelSpec, source: str | None = None) -> None:
+    """Refuse a split the model cannot be scored on: another task, or another number of classes.
+
+    Args:
+        split: the ground truth.
+        spec: the model's spec.
+        source: the data.yaml, named first in the message when given.
+
+    Raises:
+        UserError: what differs, in one line.
+    """
+    where = f"{source}: " if source else ""
     if split.task != spec.task:
-        raise UserError(f"the model is a {spec.task} model but the {split.name} split is for {split.task}")
+        raise UserError(
+            f"{where}the model is a {spec.task} model but the {split.name} split is for {split.task}"
+        )
     if len(split.names) != spec.num_classes:
         raise UserError(
-            f"the model has {spec.num_classes} classes ({', '.join(spec.labels)}) but the "
+            f"{where}the model has {spec.num_classes} classes ({', '.join(spec.labels)}) but the "
             f"{split.name} split has {len(split.names)} ({', '.join(split.names)})"
         )
     if list(split.names) != list(spec.labels):
@@ -122,7 +135,7 @@ def predict_results(
         Category ids are the split's (:attr:`Split.category_ids`).
     """
     spec = spec or predictor.spec
-    _check(split, spec)
+    check_split_fits(split, spec)
     size = batch_size or predictor.batch_size or 1
     categories = split.category_ids
     results: list[dict[str, Any]] = []

@@ -30,6 +30,7 @@ import re
 import tarfile
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,8 @@ from typing import Any
 import yaml
 
 import edgecnn
-from edgecnn.errors import ConfigError, ModelError, UserError
+from edgecnn.errors import ConfigError, EdgecnnError, ModelError, UserError
+from edgecnn.outputs import check_output
 from edgecnn.package import install as installer
 from edgecnn.package.manifest import BOARD_MODEL_PATH, build_manifest, model_summary
 from edgecnn.package.ops import check_model_ops
@@ -49,6 +51,7 @@ from edgecnn.package.wheelhouse import (
     Wheel,
     build_edgecnn_wheel,
     fetch_wheels,
+    parse_wheel_name,
     requirements_txt,
     sha256_file,
     source_tree,
@@ -117,8 +120,11 @@ def adjust_config(text: str, model_path: str = BOARD_MODEL_PATH, source: str = "
     """
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # one line, as edgecnn run reports it
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings (model:, source:, sinks: ...)")
     lines = text.splitlines()
@@ -177,6 +183,23 @@ def validate_config(text: str, source: str, model: Path | None = None) -> None:
                 local.resolve(load_spec(local))
         except ConfigError as exc:
             raise ConfigError(str(exc).replace(str(path), source)) from None
+
+
+def _check_wheel_file(wheel: Path) -> None:
+    """Refuse a ``--edgecnn-wheel`` that is missing, misnamed or not a zip archive (exit 2)."""
+    if not wheel.is_file():
+        raise UserError(f"--edgecnn-wheel {wheel}: no such file")
+    try:
+        parse_wheel_name(wheel.name)
+    except EdgecnnError as exc:
+        raise UserError(f"--edgecnn-wheel {exc}") from None
+    if not zipfile.is_zipfile(wheel):
+        raise UserError(f"--edgecnn-wheel {wheel}: not a wheel (not a zip archive)")
+
+
+def _names_a_folder(out: str | Path | None) -> bool:
+    """Whether ``--out`` is a folder for the default archive name (default ``dist/``)."""
+    return out is None or Path(out).is_dir() or str(out).endswith(("/", os.sep))
 
 
 def _find(relative: Path, what: str, flag: str) -> Path:
@@ -282,8 +305,7 @@ def package_model(
     target.check()
 
     runtime = target.release
-    ops = check_model_ops(model, runtime.name, runtime.version)
-    log(f"operators: {', '.join(op.name for op in ops)}: all available in {runtime.name} {runtime.version}")
+    ops = check_model_ops(model, runtime.name, runtime.version)  # logged once every input is checked
     with open_model_file(model) as data:
         parsed = parse_model_file(data, str(model))
         spec = spec_from_model(data, parsed, str(model))
@@ -312,6 +334,13 @@ def package_model(
     unit_path = Path(unit) if unit is not None else _find(UNIT_FILE, "systemd unit", "--unit")
     if not unit_path.is_file():
         raise UserError(f"{unit_path}: no such unit file")
+    if edgecnn_wheel is not None:
+        _check_wheel_file(Path(edgecnn_wheel))
+    if _names_a_folder(out):
+        check_output(Path(out or "dist"), "--out", "dir")
+    else:
+        check_output(Path(out), "--out", "file", (model, config_path, unit_path, edgecnn_wheel))
+    log(f"operators: {', '.join(op.name for op in ops)}: all available in {runtime.name} {runtime.version}")
     timings["checks"] = round(time.perf_counter() - started, 2)
 
     step = time.perf_counter()
@@ -319,8 +348,6 @@ def package_model(
     timings["wheels"] = round(time.perf_counter() - step, 2)
     step = time.perf_counter()
     own = Path(edgecnn_wheel) if edgecnn_wheel is not None else build_edgecnn_wheel(cache_dir, log=log)
-    if not own.is_file():
-        raise UserError(f"{own}: no such wheel")
     timings["edgecnn_wheel"] = round(time.perf_counter() - step, 2)
     wheels = [*house.wheels, Wheel.from_file(own)]
     wheel_paths = [*house.paths(), own]
@@ -347,9 +374,7 @@ def package_model(
     entries.append(_Entry(installer.MANIFEST, manifest_bytes))
 
     top = f"{name}-{version}-{target.arch}"
-    out_path = Path(out) if out is not None else Path("dist")
-    if out is None or out_path.is_dir() or str(out).endswith(("/", os.sep)):
-        out_path = out_path / f"{top}.tar.gz"
+    out_path = Path(out or "dist") / f"{top}.tar.gz" if _names_a_folder(out) else Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     total = sum(e.size() for e in entries)
     log(f"writing {out_path} ({len(entries)} files, {total / 1e6:.1f} MB before compression)")

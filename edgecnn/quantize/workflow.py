@@ -24,6 +24,8 @@ import numpy as np
 from edgecnn.data import load_split
 from edgecnn.data.pipeline import iter_preprocessed
 from edgecnn.errors import UserError
+from edgecnn.evaluation.evaluator import check_split_fits
+from edgecnn.outputs import check_output
 from edgecnn.quantize.calibration import load_calibration_set, representative_dataset
 from edgecnn.quantize.convert import (
     IoType,
@@ -113,10 +115,15 @@ def run_quantize(
         raise UserError("--mode int8 needs --calib calibration/NAME (build one with `edgecnn calib build`)")
     if mode != "int8" and calib is not None:
         raise UserError(f"--calib is for --mode int8 only: a {mode} model is not calibrated (drop --calib)")
+    inputs = (model_path, calib, data)
+    check_output(out, "--out", "file", inputs)
+    folder = Path(report_dir) if report_dir is not None else default_report_dir(out)
+    if data is not None:
+        check_output(folder, "--report", "dir", inputs)
     spec = load_run_spec(model_path)
     calibration = load_calibration_set(calib) if calib is not None and mode == "int8" else None
-    if data is not None:
-        load_split(data, split)  # fail on a bad dataset before the slow conversion
+    if data is not None:  # fail on a bad dataset, or one the model does not fit, before the slow work
+        check_split_fits(load_split(data, split), spec, str(data))
     model = load_keras_model(model_path)
     with traced(model) as saved_model:
         total = len(calibration) if calibration is not None else 1
@@ -135,7 +142,6 @@ def run_quantize(
         if data is None:
             return QuantizeOutcome(result)
 
-        folder = Path(report_dir) if report_dir is not None else default_report_dir(out)
         float_path = folder / FLOAT_REFERENCE
         with progress("converting the float reference", 1) as update:
             folder.mkdir(parents=True, exist_ok=True)

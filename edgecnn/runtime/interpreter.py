@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.errors import ModelError
+from edgecnn.errors import ConfigError, ModelError
 from edgecnn.postprocess.letterbox import Letterbox
-from edgecnn.runtime.backend import load_backend
+from edgecnn.runtime.backend import MAX_THREADS, interpreter_error, load_backend
 from edgecnn.runtime.metadata import read_spec
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized, quantize
 from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
@@ -49,16 +49,13 @@ def dequantize_tensor(raw: np.ndarray, info: TensorInfo) -> np.ndarray:
     return np.asarray(raw, dtype=np.float32)
 
 
-def _one_line(exc: BaseException) -> str:
-    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
-
-
 class TFLiteModel:
     """A ``.tflite`` model loaded in the first available TFLite interpreter.
 
     Args:
         path: the ``.tflite`` file.
-        num_threads: interpreter threads (None: the backend's default).
+        num_threads: interpreter threads, 1 to :data:`~edgecnn.runtime.backend.MAX_THREADS`
+            (None: the backend's default).
         spec: the model spec; None reads the embedded metadata (still None if there is none;
             :meth:`run_frame` then needs one, see :func:`~edgecnn.runtime.resolve.resolve_spec`).
         backend: force a backend (see :mod:`edgecnn.runtime.backend`); None picks one.
@@ -70,6 +67,7 @@ class TFLiteModel:
     Raises:
         ModelError: missing or corrupt file, no interpreter, unsupported tensor types, or a
             spec that does not fit the tensors.
+        ConfigError: ``num_threads`` out of range.
     """
 
     def __init__(
@@ -79,6 +77,8 @@ class TFLiteModel:
         spec: ModelSpec | None = None,
         backend: str | None = None,
     ) -> None:
+        if num_threads is not None and not 1 <= num_threads <= MAX_THREADS:
+            raise ConfigError(f"num_threads must be 1..{MAX_THREADS}, got {num_threads}")
         self.path = Path(path)
         self.num_threads = num_threads
         chosen = load_backend(backend)
@@ -86,11 +86,10 @@ class TFLiteModel:
         embedded = read_spec(self.path)  # also rejects missing and malformed files, in pure Python
         self.spec: ModelSpec | None = spec if spec is not None else embedded
         try:
-            self._interpreter = chosen.make_interpreter(str(self.path), num_threads)
-            self._interpreter.allocate_tensors()
+            self._interpreter = chosen.load_interpreter(str(self.path), num_threads)
         except Exception as exc:
             raise ModelError(
-                f"{self.path}: the TFLite interpreter could not load it: {_one_line(exc)}"
+                f"{self.path}: the TFLite interpreter could not load it: {interpreter_error(exc)}"
             ) from None
         inputs = [TensorInfo.from_details(d) for d in self._interpreter.get_input_details()]
         self.outputs: list[TensorInfo] = [

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from edgecnn.errors import EdgecnnError
-from edgecnn.runtime.backend import Backend, load_backend
+from edgecnn.runtime.backend import Backend, interpreter_error, load_backend
 from edgecnn.runtime.tensors import TensorInfo
 
 MARKER = "edgecnn-probe:"
@@ -45,6 +45,8 @@ def probe(path: str, num_threads: int | None = None, ops: bool = True) -> dict[s
     import numpy as np  # imported by every interpreter package anyway
 
     backend = load_backend()
+    # not load_interpreter: its stderr capture would cost this child an import of tempfile,
+    # and the parent reads this stderr only when there is no result (ModelCheck drops the notice)
     interpreter = backend.make_interpreter(path, num_threads)
     interpreter.allocate_tensors()
     inputs = [TensorInfo.from_details(d) for d in interpreter.get_input_details()]
@@ -74,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgecnnError as exc:  # no backend, unsupported tensors: edgecnn's own message
         result, code = {"error": str(exc), "kind": "edgecnn"}, 1
     except Exception as exc:
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        result, code = {"error": message or type(exc).__name__, "kind": "interpreter"}, 1
+        result, code = {"error": interpreter_error(exc), "kind": "interpreter"}, 1
     sys.stdout.write(MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
     return code

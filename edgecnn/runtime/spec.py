@@ -31,7 +31,7 @@ METADATA_NAME = "edgecnn"  # name of the flatbuffer metadata entry inside a .tfl
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class InputSpec(_Strict):

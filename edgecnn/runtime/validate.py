@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import edgecnn
+from edgecnn._stderr import drop_lines
 from edgecnn.errors import ModelError
+from edgecnn.runtime.backend import XNNPACK_NOTICE
 from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
 from edgecnn.runtime.probe import MARKER
 from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
@@ -298,7 +300,7 @@ class ModelCheck:
             raise ModelError(_crash_message(source, -returncode))
         payload = _payload(stdout)
         if payload is None:
-            lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+            lines = [line.strip() for line in drop_lines(stderr, XNNPACK_NOTICE).splitlines() if line.strip()]
             detail = lines[-1] if lines else f"exit code {returncode}, no output"
             raise ModelError(f"{source}: the model check failed: {detail}")
         if "error" in payload:

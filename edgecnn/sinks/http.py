@@ -51,7 +51,7 @@ TEXT = "text/plain; charset=utf-8"
 class HttpConfig(BaseModel):
     """Settings of the ``http`` sink."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["http"] = Field(description="Selects this sink.")
     host: str = Field(

@@ -37,7 +37,7 @@ _STOP = object()
 class JsonlConfig(BaseModel):
     """Settings of the ``jsonl`` sink."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["jsonl"] = Field(description="Selects this sink.")
     path: str = Field(

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class MqttConfig(BaseModel):
     """Settings of the ``mqtt`` sink."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["mqtt"] = Field(description="Selects this sink.")
     host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")

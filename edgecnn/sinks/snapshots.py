@@ -37,7 +37,7 @@ _STOP = object()
 class SnapshotsConfig(BaseModel):
     """Settings of the ``snapshots`` sink."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["snapshots"] = Field(description="Selects this sink.")
     directory: Path | None = Field(
@@ -54,6 +54,11 @@ class SnapshotsConfig(BaseModel):
     jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality.")
     draw_boxes: bool = Field(True, description="Draw boxes and labels on the snapshot.")
     queue_size: int = Field(4, ge=1, le=64, description="Frames waiting for the writer; more are dropped.")
+
+
+def snapshot_directory(config: SnapshotsConfig, state_dir: Path = Path(".")) -> Path:
+    """Where the sink writes: ``config.directory``, else ``<state_dir>/snapshots``."""
+    return config.directory or Path(state_dir) / "snapshots"
 
 
 def _capture_time(ts: str) -> datetime:
@@ -79,7 +84,7 @@ class SnapshotSink(Sink):
 
     def __init__(self, config: SnapshotsConfig, *, state_dir: Path = Path(".")) -> None:
         self.config = config
-        self.directory = config.directory or Path(state_dir) / "snapshots"
+        self.directory = snapshot_directory(config, state_dir)
         self.written = 0
         self.deleted = 0
         self.dropped = 0

@@ -4,7 +4,8 @@ A source is one small file with a pydantic config whose ``type: Literal["..."]``
 (the device config's ``source:`` is a union discriminated on ``type``) and a
 ``build(config) -> Source``. A :class:`Source` is deliberately simple and blocking, like
 picamera2's outputs: :meth:`Source.start` opens the camera, :meth:`Source.read` waits for
-the next frame, :meth:`Source.stop` releases everything. It need not be robust:
+the next frame, :meth:`Source.stop` releases everything; :meth:`Source.check`, called once
+before start-up, refuses an input that can never work. It need not be robust:
 :class:`~edgecnn.sources.threaded.ThreadedSource` runs it on its own thread, detects hung
 reads, drops stale frames, and re-creates it with back-off when it fails.
 """
@@ -53,7 +54,7 @@ class EndOfStream(Exception):  # noqa: N818 - an ending, not an error
 class SourceSettings(BaseModel):
     """Settings every source has: robustness and frame hand-over (see ``docs/daemon.md``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str | None = Field(
         None, min_length=1, max_length=200, description="Name in records and health; default from the input."
@@ -95,6 +96,15 @@ class Source(abc.ABC):
 
     name: str = "source"
     live: bool = True
+
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Refuse, once before start-up, an input that can never work (a file that is no
+        video, a folder without a readable image); a camera that is not there yet may come
+        later and passes.
+
+        Raises:
+            ConfigError: the input can never give a frame.
+        """
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Open the device, file or stream.

@@ -11,7 +11,9 @@
 * anything else is a video file.
 
 Files and folders end (:class:`~edgecnn.sources.base.EndOfStream`) unless ``loop`` is set;
-``fps`` paces them (default: as fast as the daemon takes them).
+``fps`` paces them (default: as fast as the daemon takes them). A file, folder or glob that
+does not exist, or (:meth:`OpenCVSource.check`) gives no frame at all, is a config error;
+a camera or stream that does not answer is an outage, retried.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 
+from edgecnn._stderr import captured_stderr_fd
 from edgecnn.errors import ConfigError
 from edgecnn.sources.base import EndOfStream, Frame, Source, SourceError, SourceSettings
 
@@ -35,6 +38,13 @@ if TYPE_CHECKING:  # OpenCV and numpy load when a source opens: configs validate
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 Kind = Literal["device", "stream", "images", "file"]
+#: What FFmpeg (``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0...] moov atom not found``), OpenCV
+#: (``[ WARN:0@0.013] global cap_ffmpeg_impl.hpp:1329 open ...``) and libjpeg print about a
+#: file :meth:`OpenCVSource.check` tries: its one-line error says what matters.
+DECODER_NOISE = re.compile(
+    r"^\[[^\]]* @ 0x[0-9a-f]+\] |^\[ *(WARN|ERROR|INFO):\d+@[\d.]+\] "
+    r"|^Corrupt JPEG data|^Premature end of JPEG file"
+)
 
 
 class OpenCVConfig(SourceSettings):
@@ -156,6 +166,37 @@ class OpenCVSource(Source):
                 raise ConfigError(f"source input {value!r}: no images ({', '.join(IMAGE_SUFFIXES)})")
         if self.kind == "device":
             _device_index(value)  # checks the name now: a typo is a config error, not an outage
+
+    def check(self) -> None:
+        """Files, folders and globs: read a first frame now, so that a file that is no video
+        or a folder without a readable image is a config error (exit 2), not an outage
+        retried for ever. Cameras and streams pass: they may answer later.
+
+        Raises:
+            ConfigError: no frame can be read, naming the input.
+        """
+        if self.live:
+            return
+        import cv2
+
+        value = self.config.input
+        with captured_stderr_fd(DECODER_NOISE):
+            if self.kind == "images":
+                if not any(cv2.imread(path, cv2.IMREAD_COLOR) is not None for path in self._files):
+                    raise ConfigError(
+                        f"source input {value!r}: none of its {len(self._files)} image files can be read"
+                    )
+                return
+            cap = self._open()
+            try:
+                opened = cap.isOpened()
+                readable = opened and cap.read()[0]
+            finally:
+                cap.release()
+        if not opened:
+            raise ConfigError(f"source input {value!r}: OpenCV cannot open it as a video")
+        if not readable:
+            raise ConfigError(f"source input {value!r}: no frame can be read from it")
 
     def start(self) -> None:
         """Open the capture (not needed for folders)."""

@@ -238,3 +238,25 @@ def test_refusals_are_one_line_user_errors(tiny_detector: Path, tmp_path: Path) 
         errors = [ln for ln in result.stderr.splitlines() if ln.startswith("edgecnn: error: ")]
         assert len(errors) == 1 and message in errors[0] and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_refuses_bad_inputs_and_outputs_in_one_line(tiny_detector: Path, tmp_path: Path) -> None:
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("model: {path: x\nsource: [\n")
+    not_a_wheel = tmp_path / "edgecnn-0.1-py3-none-any.whl"
+    not_a_wheel.write_text("hi")
+    model = tmp_path / "m.tflite"
+    model.write_bytes(tiny_detector.read_bytes())
+    cases = [
+        (["--config", str(bad_yaml)], f"{bad_yaml}:2: invalid YAML: expected ',' or '}}', but got ':'"),
+        (["--edgecnn-wheel", str(tmp_path / "w.txt")], "--edgecnn-wheel"),
+        (["--edgecnn-wheel", str(not_a_wheel)], "not a wheel (not a zip archive)"),
+        (["--out", str(model)], "it is an input of this command"),
+    ]
+    for args, message in cases:
+        result = _invoke(str(model), "--target", "x86_64", *args)
+        assert result.exit_code == 2, (args, result.stderr)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("edgecnn: error:")]
+        assert errors == result.stderr.strip().splitlines()[-1:], (args, result.stderr)
+        assert message in errors[0], (args, result.stderr)
+    assert model.read_bytes() == tiny_detector.read_bytes()

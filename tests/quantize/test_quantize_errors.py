@@ -172,3 +172,19 @@ def test_max_drop_gate_fails_with_exit_1(
     assert report["gate"]["passed"] is False and report["gate"]["drop"] > 1.5
     assert report["primary_drop"] == report["metrics"]["overall"]["accuracy"]["drop"]
     assert "FAILED" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_data_the_model_does_not_fit_is_refused_before_converting(
+    fake_run: Path, run_cli: Callable[..., Any], calib_set: Path, tmp_path: Path
+) -> None:
+    # The garbage model.keras proves the check comes first: reading it would fail differently.
+    data = calib_set.parent / calib_set.name.removesuffix("_calib") / "data.yaml"  # 1 class, "blob"
+    previous = tmp_path / "m.tflite"
+    previous.write_bytes(b"the previous good model")
+    args = ["--calib", calib_set, "--out", previous, "--data", data, "--split", "train"]
+    result = run_cli("quantize", fake_run, *args)
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert line.startswith(f"edgecnn: error: {data}: the model has 10 classes") and "has 1 (blob)" in line
+    assert previous.read_bytes() == b"the previous good model"
+    assert not (tmp_path / "m_report").exists()

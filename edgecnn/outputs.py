@@ -1,0 +1,73 @@
+"""Checks on where a command will write, made before it starts its work.
+
+A command that trains for an hour, converts a model or downloads wheels must not fail at the
+end because its output path cannot be written, and must never write over one of its own
+inputs (``--save-results data.yaml``, ``quantize m.keras --out m.keras``). Each command calls
+:func:`check_output` for every output it was given, before anything slow; the error names the
+flag, the path and what is wrong, and nothing has been written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from edgecnn.errors import UserError
+
+
+def check_output(
+    path: str | Path,
+    flag: str,
+    kind: Literal["file", "dir"] = "file",
+    inputs: Iterable[str | Path | None] = (),
+) -> Path:
+    """Check that ``path`` can be created (or replaced) as a ``kind`` and is none of ``inputs``.
+
+    Args:
+        path: the output path as given.
+        flag: how the user gave it (``--out``), for the message.
+        kind: ``file``: an existing directory there is an error; ``dir``: an existing file is.
+        inputs: the command's input files and folders (None entries are skipped). For a
+            ``dir`` output, an input inside it is an error too (the command may clear it).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        UserError: the path is an input, the wrong kind of thing, under a file, or in a
+            folder this user cannot write.
+    """
+    out = Path(path)
+    target = out.resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        source = Path(given).resolve()
+        if source == target or (out.exists() and _same_file(out, source)):
+            raise UserError(f"{flag} {out}: it is an input of this command ({given}); write elsewhere")
+        if kind == "dir" and target in source.parents and out.is_dir():
+            raise UserError(f"{flag} {out}: it holds an input of this command ({given}); write elsewhere")
+    if out.exists():
+        if kind == "file" and out.is_dir():
+            raise UserError(f"{flag} {out}: is a directory, expected a file path")
+        if kind == "dir" and not out.is_dir():
+            raise UserError(f"{flag} {out}: is a file, expected a folder")
+        if kind == "dir" and not os.access(out, os.W_OK | os.X_OK):
+            raise UserError(f"{flag} {out}: cannot write in it (permission denied)")
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{flag} {out}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {out}: cannot write in {parent} (permission denied)")
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
