@@ -11,6 +11,7 @@ function, after checking its input.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -112,12 +113,42 @@ class _RootGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except _USAGE_ERROR as exc:  # a command's bad flag or argument
             _usage_error(exc)
+        except OSError as exc:  # a path no up-front check caught (/proc/x, a full disk): no traceback
+            if os.environ.get("EDGECNN_DEBUG"):
+                raise
+            typer.echo(f"edgecnn: error: {os_error_line(exc)}", err=True)
+            raise typer.Exit(2 if exc.errno in _PATH_ERRNOS else 1) from None
 
 
 # Typer's click (its own vendored copy in recent versions, else click) raises these for bad
 # flags and arguments; found through the public typer.BadParameter, whichever click it is.
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 _NO_ARGS_IS_HELP = getattr(sys.modules[typer.BadParameter.__module__], "NoArgsIsHelpError", ())
+
+
+#: OSErrors that mean the path given was wrong (exit 2); any other (a full disk, I/O) exits 1.
+_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EEXIST,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+    }
+)
+
+
+def os_error_line(exc: OSError) -> str:
+    """``path: reason`` (``path -> other: reason`` for a rename), without Python's ``[Errno N]``."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    if exc.filename2 is not None:
+        return f"{exc.filename} -> {exc.filename2}: {reason}"
+    return f"{exc.filename}: {reason}"
 
 
 def usage_error_line(exc: Exception) -> str:

@@ -81,3 +81,12 @@ def test_eval_refuses_to_write_results_over_its_data(dataset: Path) -> None:
         app, ["eval", str(dataset), "--data", str(dataset), "--save-results", str(dataset)]
     )
     assert result.exit_code == 2 and "it is an input of this command" in result.stderr
+
+
+def test_a_path_no_check_catches_is_still_one_line() -> None:
+    # /proc is a folder root may "write" in by its permission bits, yet nothing can be created
+    # there: the OSError comes from the write itself, and is reported like any bad path.
+    proc = _cli("data", "synth", "/proc/edgecnn-test", "--n", "4", "--imgsz", "32")
+    assert proc.returncode == 2
+    expected = "edgecnn: error: /proc/edgecnn-test: No such file or directory"
+    assert proc.stderr.strip().splitlines() == [expected]
