@@ -66,6 +66,11 @@ def deploy(
         raise UserError(f"--identity {identity}: no such file")
     if known_hosts is not None and known_hosts.is_dir():
         raise UserError(f"--known-hosts {known_hosts}: is a directory")
+    if known_hosts is not None and not known_hosts.exists() and not accept_new_host_key:
+        raise UserError(
+            f"--known-hosts {known_hosts}: no such file (every host key would be unknown; "
+            "--accept-new-host-key records new ones there)"
+        )
     info = read_bundle(bundle)
     options = DeployOptions(
         ssh=SshOptions(identity=identity, known_hosts=known_hosts, accept_new=accept_new_host_key),

@@ -42,6 +42,9 @@ from edgecnn.errors import DataError
 
 SPLITS = ("train", "val", "test")
 IGNORED_KEYS = ("download", "nc", "roboflow", "kpt_shape", "flip_idx", "channels")
+#: The largest ``nc`` accepted (LVIS has 1203 classes, ImageNet-21k 21841): a larger one is a typo,
+#: and without ``names`` each class gets a generated name.
+MAX_CLASSES = 100_000
 
 SplitValue = str | list[str] | None
 
@@ -128,6 +131,8 @@ class DataConfig(BaseModel):
     @classmethod
     def _check_nc(cls, value: int | None, info: ValidationInfo) -> int | None:
         names = info.data.get("names")
+        if value is not None and not 1 <= value <= MAX_CLASSES:
+            raise ValueError(f"nc must be 1..{MAX_CLASSES}, got {value}")
         if value is not None and names is not None and value != len(names):
             raise ValueError(f"nc is {value} but names has {len(names)} entries")
         return value
@@ -221,7 +226,8 @@ def load_data_config(path: str | Path) -> DataConfig:
     duplicate = _duplicate_key(node)
     if duplicate:
         key, first, again = duplicate
-        message = f"key '{key}' is set twice, on line {first} and line {again} (YAML would keep the last)"
+        lines = f"on line {first}" if first == again else f"on line {first} and line {again}"
+        message = f"key '{key}' is set twice, {lines} (YAML would keep the last)"
         raise DataError(path, message, f"line {again}")
     key_lines = {
         str(key.value): key.start_mark.line + 1

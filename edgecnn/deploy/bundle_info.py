@@ -46,6 +46,8 @@ def read_bundle(path: Path) -> BundleInfo:
         UserError: missing, not a gzip tar archive, or without ``TOP/manifest.json`` and
             ``TOP/install.py``.
     """
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected a bundle .tar.gz (edgecnn package MODEL.tflite)")
     if not path.is_file():
         raise UserError(f"{path}: no such bundle (make one with: edgecnn package MODEL.tflite)")
     digest = hashlib.sha256()
@@ -61,8 +63,9 @@ def read_bundle(path: Path) -> BundleInfo:
             top = tops.pop()
             if not _SAFE_NAME.fullmatch(top):
                 raise UserError(f"{path}: not an edgecnn bundle (top directory {top!r})")
-            if f"{top}/install.py" not in names:
-                raise UserError(f"{path}: not an edgecnn bundle (no {top}/install.py)")
+            for needed in ("install.py", "manifest.json"):
+                if f"{top}/{needed}" not in names:
+                    raise UserError(f"{path}: not an edgecnn bundle (no {top}/{needed})")
             member = tar.extractfile(f"{top}/manifest.json")
             manifest = json.loads(member.read()) if member is not None else None
     except (tarfile.TarError, OSError, EOFError, KeyError, ValueError) as exc:

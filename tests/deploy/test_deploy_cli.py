@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,11 @@ def test_missing_bundle_and_bad_host_exit_2_in_one_line(tmp_path: Path, fake_bun
         ([str(fake_bundle)], "no host to deploy to"),
         ([str(fake_bundle), "--hosts", str(tmp_path / "missing.txt")], "--hosts"),
         ([str(fake_bundle), "pi@board", "--identity", str(tmp_path / "no-key")], "--identity"),
+        ([str(tmp_path), "pi@board"], "is a directory; expected a bundle .tar.gz"),
+        (
+            [str(fake_bundle), "pi@board", "--known-hosts", str(tmp_path / "no-known-hosts")],
+            "no-known-hosts: no such file (every host key would be unknown",
+        ),
     ]
     for args, message in cases:
         result = _deploy(*args)
@@ -42,6 +49,12 @@ def test_not_a_bundle_is_refused(tmp_path: Path) -> None:
     junk.write_bytes(b"not a tar file")
     result = runner.invoke(app, ["deploy", str(junk), "pi@board"])
     assert result.exit_code == 2 and "not an edgecnn bundle" in result.output
+    tar = tmp_path / "other.tar.gz"
+    with tarfile.open(tar, "w:gz") as archive:
+        info = tarfile.TarInfo("thing/install.py")
+        archive.addfile(info, io.BytesIO(b""))
+    result = runner.invoke(app, ["deploy", str(tar), "pi@board"])
+    assert result.exit_code == 2 and "not an edgecnn bundle (no thing/manifest.json)" in result.stderr
 
 
 @pytest.mark.parametrize("option", [["--parallel", "0"], ["--keep", "0"], ["--health-timeout", "1"]])
