@@ -195,7 +195,10 @@ def _webp_orientation(f: BinaryIO) -> int:
 def _size_by_decoding(path: Path) -> tuple[int, int]:
     data = np.fromfile(path, dtype=np.uint8)
     # IMREAD_COLOR applies EXIF orientation, like cv2.imread and like the header parser.
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:  # OpenCV asserts on some damaged headers (a size beyond its limits)
+        image = None
     if image is None:
         raise DataError(path, "unreadable image (not a PNG/JPEG/BMP/GIF/WebP/TIFF file, or corrupt)")
     return int(image.shape[1]), int(image.shape[0])

@@ -314,6 +314,8 @@ def load_calibration_set(path: str | Path) -> CalibrationSet:
     """
     root = Path(path)
     manifest = root / MANIFEST
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root}: is a file; expected a calibration folder (built by `edgecnn calib build`)")
     if not root.is_dir():
         raise UserError(f"{root}: no such calibration folder (build one with `edgecnn calib build`)")
     if not manifest.is_file():

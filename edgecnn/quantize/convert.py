@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import StringIO
@@ -137,6 +138,8 @@ def load_keras_model(model_path: str | Path) -> keras.Model:
         ModelError: missing, not a Keras model file, or it cannot be rebuilt.
     """
     path = check_model_file(model_path)
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" for a truncated file
+        raise ModelError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is not)")
     import_tensorflow()
     import keras
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,8 +132,15 @@ def test_unreadable_model(
 ) -> None:
     result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
     assert result.exit_code == 2
+    assert "model.keras: not a Keras model file (a .keras file is a zip archive" in _one_error_line(result)
+    with zipfile.ZipFile(fake_run, "w") as archive:  # a zip, but not a Keras model
+        archive.writestr("hello.txt", "hi")
+    result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2
     assert "model.keras: cannot load the Keras model" in _one_error_line(result)
     assert not (tmp_path / "m.tflite").exists()
+    result = run_cli("quantize", fake_run, "--calib", fake_run, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2 and "is a file; expected a calibration folder" in _one_error_line(result)
 
 
 @pytest.mark.tf
