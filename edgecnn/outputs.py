@@ -71,3 +71,22 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def new_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: ``0o666`` less the process umask.
+
+    ``tempfile.mkstemp`` (used to write outputs atomically) creates files ``0o600``; outputs
+    renamed into place get this mode instead, so that a model or report is as readable as
+    any file the user writes (the board's service user reads the model, for one).
+    """
+    try:  # Linux: the umask without changing it (os.umask can only set it, racing other threads)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

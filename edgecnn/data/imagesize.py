@@ -192,13 +192,21 @@ def _webp_orientation(f: BinaryIO) -> int:
     return 1
 
 
-def _size_by_decoding(path: Path) -> tuple[int, int]:
-    data = np.fromfile(path, dtype=np.uint8)
-    # IMREAD_COLOR applies EXIF orientation, like cv2.imread and like the header parser.
+def decode_image(data: np.ndarray) -> np.ndarray | None:
+    """``cv2.imdecode(data, IMREAD_COLOR)`` (EXIF orientation applied, like :func:`cv2.imread`),
+    None for a file it cannot decode: empty, not an image, or a damaged header that makes
+    OpenCV raise instead (a size beyond its limits)."""
+    if not data.size:
+        return None
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    except cv2.error:  # OpenCV asserts on some damaged headers (a size beyond its limits)
-        image = None
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+
+
+def _size_by_decoding(path: Path) -> tuple[int, int]:
+    # IMREAD_COLOR applies EXIF orientation, like cv2.imread and like the header parser.
+    image = decode_image(np.fromfile(path, dtype=np.uint8))
     if image is None:
         raise DataError(path, "unreadable image (not a PNG/JPEG/BMP/GIF/WebP/TIFF file, or corrupt)")
     return int(image.shape[1]), int(image.shape[0])

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from edgecnn.data.augment import AugmentConfig, augment_classification, augment_detection
+from edgecnn.data.imagesize import decode_image
 from edgecnn.data.records import ImageRecord, Split
 from edgecnn.errors import DataError, UserError
 from edgecnn.postprocess.letterbox import Letterbox, letterbox, stretch
@@ -64,8 +65,7 @@ def read_image(path: str | Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None and Path(path).is_file():
         # OpenCV 5's imread fails on some files its decoder reads (a TIFF with an orientation tag).
-        data = np.fromfile(path, dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        image = decode_image(np.fromfile(path, dtype=np.uint8))
     if image is None:
         raise DataError(path, "cannot read the image (missing, or not an image OpenCV decodes)")
     return image

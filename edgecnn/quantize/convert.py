@@ -43,6 +43,7 @@ from pydantic import ValidationError
 
 from edgecnn._stderr import captured_stderr_fd
 from edgecnn.errors import ModelError, UserError
+from edgecnn.outputs import new_file_mode
 from edgecnn.quantize.calibration import CalibrationSet, load_calibration_set, representative_dataset
 from edgecnn.quantize.metadata_writer import embed_spec
 from edgecnn.runtime.backend import load_backend
@@ -338,6 +339,7 @@ def write_atomic(path: Path, data: bytes, check: Callable[[Path], Any] | None = 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     try:
+        os.fchmod(fd, new_file_mode())  # not mkstemp's 0600
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         result = check(Path(tmp)) if check is not None else None

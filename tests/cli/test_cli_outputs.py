@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +92,18 @@ def test_a_path_no_check_catches_is_still_one_line() -> None:
     assert proc.returncode == 2
     expected = "edgecnn: error: /proc/edgecnn-test: No such file or directory"
     assert proc.stderr.strip().splitlines() == [expected]
+
+
+def test_atomic_outputs_get_the_mode_open_would_give(tmp_path: Path) -> None:
+    from edgecnn.outputs import new_file_mode
+    from edgecnn.quantize.convert import write_atomic
+
+    old = os.umask(0o027)
+    try:
+        assert new_file_mode() == 0o640
+        write_atomic(tmp_path / "m.tflite", b"model")
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.tflite").stat().st_mode) == 0o640  # mkstemp alone: 0o600
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o640
