@@ -52,6 +52,8 @@ from edgecnn.runtime.spec import ModelSpec
 from edgecnn.train.callbacks import Callback, EarlyStopping, ProgressBar
 from edgecnn.train.config import CONFIG_FILE, DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, TrainConfig
 from edgecnn.train.history import CURVES_FILE, HISTORY_FILE, load_history, plot_history, save_history
+from edgecnn.train.preview import TRAIN_BATCH_FILE, VAL_PRED_FILE
+from edgecnn.train.rundir import RunDir
 
 if TYPE_CHECKING:
     pass
@@ -65,6 +67,18 @@ CHECKPOINT_FILE = "last.npz"
 STATE_FILE = "train_state.json"
 #: Files that make a directory a run directory (refused as --out unless --exist-ok / --resume).
 RUN_FILES = (STATE_FILE, CHECKPOINT_FILE, MODEL_FILE)
+#: Every file a run writes (what --exist-ok replaces).
+RUN_OUTPUTS = (
+    *RUN_FILES,
+    SPEC_FILE,
+    LABELS_FILE,
+    METRICS_FILE,
+    HISTORY_FILE,
+    CURVES_FILE,
+    TRAIN_BATCH_FILE,
+    VAL_PRED_FILE,
+    CONFIG_FILE,
+)
 
 
 @dataclass
@@ -131,20 +145,6 @@ def _write_json(path: Path, doc: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
-
-
-def _prepare_run_dir(config: TrainConfig) -> None:
-    run = config.out
-    if run.exists() and not run.is_dir():
-        raise UserError(f"{run}: --out must be a directory")
-    existing = [name for name in RUN_FILES if (run / name).exists()]
-    if existing and not config.exist_ok:
-        raise UserError(
-            f"{run} already holds a run ({existing[0]}); pass --resume to continue it, or --exist-ok"
-        )
-    run.mkdir(parents=True, exist_ok=True)
-    for name in (*RUN_FILES, METRICS_FILE, HISTORY_FILE, CURVES_FILE):
-        (run / name).unlink(missing_ok=True)
 
 
 def _load_resume(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
@@ -282,6 +282,9 @@ def train(
 ) -> TrainResult:
     """Train a model as ``config`` says and fill its run directory (module docstring).
 
+    With ``exist_ok``, a run already in the directory stays until this one has saved its
+    first epoch, and comes back if this one stops before (:mod:`edgecnn.train.rundir`).
+
     Args:
         config: the settings; with ``resume``, only ``out`` is read and the rest comes from
             ``out/train_config.json``.
@@ -295,6 +298,17 @@ def train(
         UserError: bad data, unknown model, model and data of different tasks, an occupied
             run directory, nothing to resume, ImageNet weights unavailable.
     """
+    run_dir = RunDir(config.out, RUN_OUTPUTS, RUN_FILES)
+    try:
+        return _train(config, run_dir, callbacks, progress)
+    except BaseException:
+        run_dir.rollback()
+        raise
+
+
+def _train(
+    config: TrainConfig, run_dir: RunDir, callbacks: Sequence[Callback], progress: bool | None
+) -> TrainResult:
     started = time.perf_counter()
     state: dict[str, Any] = {}
     if config.resume:
@@ -311,7 +325,7 @@ def train(
             )
     info.resolve_input_size(size)  # bad sizes fail before anything is written
     if not config.resume:
-        _prepare_run_dir(config)
+        run_dir.prepare(config.exist_ok)
         spec = _make_spec(config, info, size, train_split)
         spec.save(run / SPEC_FILE)
         (run / LABELS_FILE).write_text("".join(f"{name}\n" for name in spec.labels))
@@ -357,7 +371,7 @@ def train(
     predictor = KerasPredictor(trainer.ema, spec, batch_size=max(config.batch, 32))
     train_ds = _dataset(config, train_split, spec)
     if not config.resume:
-        from edgecnn.train.preview import TRAIN_BATCH_FILE, write_train_batch
+        from edgecnn.train.preview import write_train_batch
 
         _picture(write_train_batch, train_split, spec, _augment(config), config.seed, run / TRAIN_BATCH_FILE)
     for _ in range(start_epoch):  # advance tf.data's per-pass seeds past the finished epochs
@@ -381,6 +395,7 @@ def train(
                 record["seconds"] = time.perf_counter() - t0
                 history.append(record)
                 trainer.save(run / CHECKPOINT_FILE)
+                run_dir.commit()  # the new run can be resumed now: the old one goes
                 save_history(history, run / HISTORY_FILE)
                 stopped_early = stopper.should_stop(epoch) and epoch < config.epochs
                 finished = stopped_early or epoch == config.epochs
@@ -402,7 +417,7 @@ def train(
     best = load_predictor(run / MODEL_FILE, batch_size=max(config.batch, 32))
     metrics = evaluate_model(best, val_split, spec)
     _write_json(run / METRICS_FILE, metrics)
-    from edgecnn.train.preview import VAL_PRED_FILE, write_val_predictions
+    from edgecnn.train.preview import write_val_predictions
 
     _picture(write_val_predictions, best, val_split, spec, run / VAL_PRED_FILE)
     return TrainResult(
