@@ -13,7 +13,8 @@ The keys follow the Ultralytics convention::
 ``download``, ``nc``, ``roboflow``, ``kpt_shape``, ``flip_idx`` and ``channels`` (found in
 Ultralytics and Roboflow files) are accepted and ignored, except that ``nc`` must match
 ``names`` and that ``kpt_shape`` tells the YOLO reader to skip keypoints after each box. Any
-other key is an error that names the key and its line.
+other key is an error that names the key and its line; so is a key set twice (YAML would keep
+the last silently).
 """
 
 from __future__ import annotations

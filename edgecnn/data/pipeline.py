@@ -62,7 +62,10 @@ def read_image(path: str | Path) -> np.ndarray:
     Raises:
         DataError: the file is missing or cannot be decoded.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV asserts on some damaged headers (a size beyond its limits)
+        image = None
     if image is None and Path(path).is_file():
         # OpenCV 5's imread fails on some files its decoder reads (a TIFF with an orientation tag).
         image = decode_image(np.fromfile(path, dtype=np.uint8))

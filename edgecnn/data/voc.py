@@ -12,7 +12,8 @@ VOC corners are 1-based pixel indices, inclusive: ``xmin=1, xmax=W`` covers the 
 width, which is ``x1=0, x2=W`` in edgecnn's corner boxes (the detectron2 reading).
 ``<difficult>1</difficult>`` is kept per box; ``truncated``, ``occluded`` and ``<part>``
 children are not used. ``<name>`` matches ``names`` exactly, else ignoring case when that is
-unambiguous. ``<size>``, when present and non-zero, must be the image's decoded size.
+unambiguous. ``<size>``, when present and non-zero, must be the image's decoded size. A file
+with a ``<!DOCTYPE>`` is refused: its entity declarations are what XML bombs are made of.
 """
 
 from __future__ import annotations

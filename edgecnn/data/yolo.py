@@ -5,9 +5,10 @@ a ``.txt`` file listing image paths (relative lines resolve against the list's f
 Each image's labels are at the same path with the last ``images`` folder replaced by
 ``labels`` and the suffix by ``.txt`` (``images/train/a.jpg`` -> ``labels/train/a.txt``;
 an image with no ``images`` folder in its path has its ``.txt`` beside it). A missing label
-file means no objects. One object per line: ``class cx cy w h``, coordinates normalised to
-0..1 by the image width and height, or a polygon ``class x1 y1 x2 y2 x3 y3 ...`` (segmentation
-labels), read as its bounding box as Ultralytics does. Exact duplicate lines are dropped.
+file means no objects; a label path that is a folder is an error. One object per line:
+``class cx cy w h``, coordinates normalised to 0..1 by the image width and height, or a polygon
+``class x1 y1 x2 y2 x3 y3 ...`` (segmentation labels), read as its bounding box as Ultralytics
+does. Exact duplicate lines are dropped.
 """
 
 from __future__ import annotations

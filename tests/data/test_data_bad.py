@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,32 @@ def _write(rel: str, text: str) -> Callable[[Path], None]:
 
 def _delete(rel: str) -> Callable[[Path], None]:
     return lambda root: (root / rel).unlink()
+
+
+def _not_a_file(rel: str, kind: str) -> Callable[[Path], None]:
+    """Put a folder or a named pipe where a file is expected (opening a pipe blocks until a
+    writer comes: without the check, the load hangs)."""
+
+    def mutate(root: Path) -> None:
+        path = root / rel
+        path.unlink(missing_ok=True)
+        if kind == "folder":
+            path.mkdir()
+        else:
+            os.mkfifo(path)
+
+    return mutate
+
+
+# A GIF header of 65535 x 59903 pixels, cut short (found by fuzzing): OpenCV's decoder raises
+# cv2.error on it ("pixels <= CV_IO_MAX_IMAGE_PIXELS") instead of returning None.
+GIF_BEYOND_OPENCV_LIMITS = bytes.fromhex("474946383961ffffffe90000003b2e97529f2af04c87e8d69a9ceaf7f5e8")
+
+# An entity declared in a DOCTYPE: harmless here, but the same mechanism makes XML bombs.
+VOC_WITH_DOCTYPE = """<?xml version="1.0"?>
+<!DOCTYPE annotation [<!ENTITY animal "dog">]>
+<annotation><object><name>&animal;</name></object></annotation>
+"""
 
 
 def _coco(edit: Callable[[dict], None]) -> Callable[[Path], None]:
@@ -121,6 +148,30 @@ CASES = {
         "YOLO coordinates are normalised to 0..1",
         ["a.png"],
     ),
+    "yolo label file is a folder": (
+        "yolo",
+        _not_a_file("labels/train/c.txt", "folder"),
+        "labels/train/c.txt",
+        None,
+        "the label file is a folder, not a file",
+        ["c.png"],
+    ),
+    "yolo label file is a named pipe": (
+        "yolo",
+        _not_a_file("labels/train/a.txt", "fifo"),
+        "labels/train/a.txt",
+        None,
+        "the label file is a named pipe (FIFO), not a file",
+        ["a.png"],
+    ),
+    "yolo image is a named pipe": (
+        "yolo",
+        _not_a_file("images/train/e.png", "fifo"),
+        "images/train/e.png",
+        None,
+        "not an image file: a named pipe (FIFO)",
+        ["e.png"],
+    ),
     "yolo unreadable image": (
         "yolo",
         _write("images/train/b.jpg", "this is not a JPEG"),
@@ -177,6 +228,54 @@ CASES = {
         "image file 'd.jpg' not found",
         ["d.jpg"],
     ),
+    "coco size as text": (
+        "coco",
+        _coco(lambda d: d["images"][2].update(width="64")),
+        COCO_FILE,
+        "image id 3",
+        "'width' must be a positive integer (pixels), got '64' (a string)",
+        ["c.png"],
+    ),
+    "coco size missing height": (
+        "coco",
+        _coco(lambda d: d["images"][0].pop("height")),
+        COCO_FILE,
+        "image id 1",
+        "'height' is missing: give both width and height, or neither",
+        ["a.png"],
+    ),
+    "coco category id not an integer": (
+        "coco",
+        _coco(lambda d: _ann(d, 6).update(category_id=[2])),
+        COCO_FILE,
+        "annotation id 6",
+        "'category_id' must be an integer, got [2]",
+        ["d.jpg"],
+    ),
+    "coco iscrowd as text": (
+        "coco",
+        _coco(lambda d: _ann(d, 1).update(iscrowd="0")),
+        COCO_FILE,
+        "annotation id 1",
+        "'iscrowd' must be 0 or 1, got '0'",
+        ["a.png"],
+    ),
+    "coco bbox beyond float range": (
+        "coco",
+        _coco(lambda d: _ann(d, 6).update(bbox=[10**400, 1, 2, 3])),
+        COCO_FILE,
+        "annotation id 6",
+        "a value is too large",
+        ["d.jpg"],
+    ),
+    "coco file name the system refuses": (
+        "coco",
+        _coco(lambda d: d["images"][3].update(file_name="x" * 5000 + ".jpg")),
+        COCO_FILE,
+        "image id 4",
+        "not found",
+        ["d.jpg"],
+    ),
     "coco annotation of an unknown image": (
         "coco",
         _coco(
@@ -213,6 +312,46 @@ CASES = {
         "box [6, 6, 80, 15] (xmin ymin xmax ymax) outside the 64x48 image",
         ["d.jpg"],
     ),
+    "voc negative size": (
+        "voc",
+        _replace("Annotations/d.xml", "<width>64</width>", "<width>-160</width>"),
+        "Annotations/d.xml",
+        "size",
+        "<width> is '-160': the image size must be whole numbers of pixels (0 when unknown)",
+        ["d.jpg"],
+    ),
+    "voc infinite size": (
+        "voc",
+        _replace("Annotations/a.xml", "<height>48</height>", "<height>inf</height>"),
+        "Annotations/a.xml",
+        "size",
+        "<height> is 'inf'",
+        ["a.png"],
+    ),
+    "voc doctype": (
+        "voc",
+        _write("Annotations/c.xml", VOC_WITH_DOCTYPE),
+        "Annotations/c.xml",
+        None,
+        "<!DOCTYPE> is not allowed in a VOC annotation",
+        ["c.png"],
+    ),
+    "voc unknown encoding": (
+        "voc",
+        _write("Annotations/b.xml", '<?xml version="1.0" encoding="no-such-codec"?>\n<annotation/>\n'),
+        "Annotations/b.xml",
+        None,
+        "malformed XML: unknown encoding",
+        ["b.jpg"],
+    ),
+    "voc list entry the system refuses": (
+        "voc",
+        _append("ImageSets/Main/train.txt", "x" * 5000),  # longer than NAME_MAX
+        "ImageSets/Main/train.txt",
+        "line 5",
+        "not found",
+        [],
+    ),
     "voc missing annotation file": (
         "voc",
         _delete("Annotations/b.xml"),
@@ -241,6 +380,14 @@ CASES = {
         "x.png",
         "folder 'fish' is not a class in names (0..2: cat, dog, bird)",
         ["x.png"],
+    ),
+    "folders image beyond OpenCV's limits": (
+        "folders",
+        lambda root: (root / "train" / "dog" / "z.gif").write_bytes(GIF_BEYOND_OPENCV_LIMITS),
+        "train/dog/z.gif",
+        None,
+        "unreadable image",
+        ["z.gif"],
     ),
     "folders unreadable image": (
         "folders",
@@ -289,6 +436,60 @@ def test_malformed_json_is_fatal_even_when_skipping(make_dataset) -> None:
         with pytest.raises(DataError, match="malformed JSON") as info:
             load_split(data_yaml, "train", skip_bad=skip_bad)
         assert Path(info.value.path) == path and info.value.entry == "line 2 column 12"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "malformed JSON: nested too deeply"),
+        ('{"images": [], "categories": [], "n": ' + "9" * 5000 + "}", "malformed JSON: Exceeds the limit"),
+    ],
+    ids=["nested", "long integer"],
+)
+def test_json_the_decoder_refuses_is_malformed(make_dataset, text: str, message: str) -> None:
+    data_yaml = make_dataset("coco")
+    path = data_yaml.parent / COCO_FILE
+    path.write_text(text)
+    for skip_bad in (False, True):
+        with pytest.raises(DataError, match=message) as info:
+            load_split(data_yaml, "train", skip_bad=skip_bad)
+        assert Path(info.value.path) == path
+
+
+def test_file_names_the_system_refuses_are_not_found(make_dataset) -> None:
+    data_yaml = make_dataset("yolo")
+    listed = data_yaml.parent / "train.txt"
+    listed.write_text("images/train/a.png\n" + "x" * 5000 + ".png\n")  # longer than NAME_MAX
+    data_yaml.write_text(data_yaml.read_text().replace("train: images/train", "train: train.txt"))
+    with pytest.raises(DataError, match=r"image .*xxx\.png not found") as info:
+        load_split(data_yaml, "train")
+    assert (info.value.path, info.value.entry) == (str(listed), "line 2")
+
+    data_yaml = make_dataset("voc")  # a <filename> that cannot exist: the image is found by its id
+    _replace("Annotations/a.xml", "<filename>a.png</filename>", f"<filename>{'x' * 5000}</filename>")(
+        data_yaml.parent
+    )
+    assert load_split(data_yaml, "train").records[0].path.name == "a.png"
+
+
+@pytest.mark.parametrize("fmt", ["", "format: folders\n"], ids=["detected", "format set"])
+def test_a_split_folder_that_cannot_be_listed(
+    make_dataset, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    data_yaml = make_dataset("folders")
+    data_yaml.write_text(data_yaml.read_text() + fmt)
+    denied = data_yaml.parent / "train"
+    listdir = Path.iterdir
+
+    def iterdir(self: Path):  # tests run as root, for whom chmod 000 denies nothing
+        if self == denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return listdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(DataError, match="cannot list the folder: Permission denied") as info:
+        load_split(data_yaml, "train")
+    assert info.value.path == str(denied)
 
 
 def test_missing_voc_image_set_is_fatal(make_dataset) -> None:

@@ -91,3 +91,19 @@ def test_bad_yaml_key_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1
     assert f"{data_yaml} (line 2): unknown key 'vall' (did you mean 'val'?)" in proc.stderr
+
+
+def test_data_that_used_to_raise_exits_2_with_one_stderr_line(make_dataset) -> None:
+    data_yaml = make_dataset("coco")
+    json_path = data_yaml.parent / "annotations" / "instances_val.json"
+    json_path.write_text("[" * 100_000 + "]" * 100_000)  # past the JSON decoder's recursion limit
+    proc = _run("data", "check", str(data_yaml), "--split", "val")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.splitlines() == [f"edgecnn: error: {json_path}: malformed JSON: nested too deeply"]
+
+    data_yaml.write_text(data_yaml.read_text() + "test: /dev/zero\n")
+    proc = _run("data", "check", str(data_yaml), "--split", "test")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.splitlines() == [
+        f"edgecnn: error: {data_yaml} (line 7): test path /dev/zero is a device, not a file or folder"
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,11 @@ def test_known_ultralytics_and_roboflow_keys_are_accepted(tmp_path: Path) -> Non
         ("names: [a, b, a]\n", 1, "duplicate class names: a"),
         ("names: [a]\nformat: darknet\n", 2, "bad value for 'format'"),
         ("names: [a]\ntask: segment\n", 2, "bad value for 'task'"),
+        ("train: a\nval: b\ntrain: c\n", 3, "key 'train' is set twice, on line 1 and line 3"),
+        ("val: x\nnames:\n  0: a\n  1: b\n  0: c\n", 5, "key '0' is set twice, on line 3 and line 5"),
+        ("{val: x, val: y}\n", 1, "key 'val' is set twice, on line 1 (YAML would keep the last)"),
+        ("val: x\nnc: -1\n", 2, "nc must be 1..100000, got -1"),
+        ("val: x\nnc: 100000000000\n", 2, "nc must be 1..100000"),
     ],
 )
 def test_bad_keys_and_values_name_the_key_and_line(
@@ -87,6 +94,28 @@ def test_invalid_yaml_and_non_mapping(tmp_path: Path) -> None:
         load_data_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000, "invalid YAML: nested too deeply"),
+        ("nc: " + "9" * 5000, "invalid YAML: Exceeds the limit"),
+    ],
+    ids=["nested", "long integer"],
+)
+def test_yaml_the_loader_refuses_is_invalid(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        load_data_config(_yaml(tmp_path, text))
+
+
+def test_a_data_yaml_that_is_not_a_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")  # reading it would block until a writer comes
+    with pytest.raises(DataError, match=r"pipe\.yaml: is a named pipe \(FIFO\), not a file$"):
+        load_data_config(tmp_path / "pipe.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(DataError, match=r"folder\.yaml: is a folder, not a file$"):
+        load_data_config(tmp_path / "folder.yaml")
+
+
 def test_missing_and_unset_splits(tmp_path: Path) -> None:
     path = _yaml(tmp_path, "names: [a]\ntrain: nowhere/images\n")
     with pytest.raises(DataError, match=r"train path .*nowhere/images does not exist") as info:
@@ -96,6 +125,24 @@ def test_missing_and_unset_splits(tmp_path: Path) -> None:
         load_split(path, "val")
     with pytest.raises(DataError, match="unknown split 'valid'"):
         load_split(path, "valid")
+
+
+@pytest.mark.parametrize("fmt", ["", "format: yolo\n"], ids=["detected", "format set"])
+def test_split_paths_that_are_neither_file_nor_folder(tmp_path: Path, fmt: str) -> None:
+    os.mkfifo(tmp_path / "pipe")  # reading it would block until a writer comes
+    for value, kind in (("/dev/zero", "a device"), ("pipe", "a named pipe (FIFO)")):
+        path = _yaml(tmp_path, f"names: [a]\n{fmt}train: {value}\n")
+        with pytest.raises(
+            DataError, match=rf"train path .*{value} is {re.escape(kind)}, not a file or folder$"
+        ) as info:
+            load_split(path, "train")
+        assert info.value.path == str(path) and info.value.entry == f"line {2 + bool(fmt)}"
+
+
+def test_a_split_name_the_system_refuses_does_not_exist(tmp_path: Path) -> None:
+    path = _yaml(tmp_path, "names: [a]\ntrain: ../" + "x" * 5000 + "\n")  # longer than NAME_MAX
+    with pytest.raises(DataError, match=r"train path .*xxx does not exist"):
+        load_split(path, "train")
 
 
 def test_write_data_yaml_reads_back(tmp_path: Path) -> None:

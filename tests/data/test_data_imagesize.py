@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import cv2
 import pytest
 
 from edgecnn.data import imagesize, read_image_size
+from edgecnn.data.pipeline import read_image
 from edgecnn.errors import DataError
 
 
@@ -97,3 +99,25 @@ def test_missing_and_unreadable_images_raise_data_error(tmp_path: Path, write_im
     truncated.write_bytes(write_image(tmp_path / "whole.png").read_bytes()[:20])
     with pytest.raises(DataError, match="unreadable image"):
         read_image_size(truncated)
+
+
+def test_headers_opencv_raises_on_are_unreadable_images(tmp_path: Path) -> None:
+    # A GIF header of 65535 x 59903 pixels, cut short (found by fuzzing): cv2.imdecode raises
+    # cv2.error ("pixels <= CV_IO_MAX_IMAGE_PIXELS") instead of returning None.
+    path = tmp_path / "huge.gif"
+    path.write_bytes(bytes.fromhex("474946383961ffffffe90000003b2e97529f2af04c87e8d69a9ceaf7f5e8"))
+    with pytest.raises(DataError, match="unreadable image"):
+        read_image_size(path)
+    with pytest.raises(DataError, match="cannot read the image"):
+        read_image(path)
+
+
+def test_paths_that_are_not_files_are_not_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.png")  # opening it would block until a writer comes
+    with pytest.raises(DataError, match=r"pipe\.png: not an image file: a named pipe \(FIFO\)$"):
+        read_image_size(tmp_path / "pipe.png")
+    (tmp_path / "folder.jpg").mkdir()
+    with pytest.raises(DataError, match=r"folder\.jpg: not an image file: a folder$"):
+        read_image_size(tmp_path / "folder.jpg")
+    with pytest.raises(DataError, match=r"not an image file: a device$"):
+        read_image_size("/dev/zero")

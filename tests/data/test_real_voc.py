@@ -58,6 +58,16 @@ def test_voc2007_style_folder(tmp_path: Path) -> None:
     assert len(r9.boxes) == 0
 
 
+def test_size_zero_is_unknown_and_whole_floats_are_sizes(tmp_path: Path) -> None:
+    image(tmp_path / "a.jpg", 32, 24)
+    voc_xml(tmp_path / "a.xml", "a.jpg", [{"name": "dog", "box": (1, 1, 32, 24)}], (0, 0, 3))  # size unknown
+    image(tmp_path / "b.jpg", 32, 24)
+    voc_xml(tmp_path / "b.xml", "b.jpg", [{"name": "dog", "box": (1, 1, 8, 8)}], (32.0, 24.0, 3))
+    (tmp_path / "data.yaml").write_text("val: .\nnames: [dog]\n")
+    split = load_split(tmp_path / "data.yaml")
+    assert [(r.width, r.height) for r in split.records] == [(32, 24), (32, 24)]
+
+
 def test_class_image_set_list_with_flags_column(tmp_path: Path) -> None:
     _voc2007(tmp_path / "VOC2007")
     (tmp_path / "data.yaml").write_text(
