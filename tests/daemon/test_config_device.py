@@ -154,6 +154,113 @@ def test_flags_are_named_in_errors() -> None:
         config.resolve(SPEC.model_copy(update={"labels": ["person", "bus", "dog"]}))
 
 
+@pytest.mark.parametrize(
+    ("extra", "line", "expected"),
+    [
+        ("thresholds: .nan\n", 6, "thresholds: Input should be a finite number"),
+        ("iou: {car: .inf}\n", 6, "iou.car: Input should be a finite number"),
+        ("stop_timeout: .nan\n", 6, "stop_timeout: Input should be a finite number"),
+        ("  fps: .nan\n", 6, "source.fps: Input should be a finite number"),
+        ("sinks:\n  - type: snapshots\n    min_interval_s: .nan\n", 8,
+         "sinks.0.min_interval_s: Input should be a finite number"),
+        (
+            "sinks:\n  - type: http\n    stream_fps: .inf\n",
+            8,
+            "sinks.0.stream_fps: Input should be a finite number",
+        ),
+    ],
+)
+def test_numbers_must_be_finite(
+    config_file: Callable[..., Path], extra: str, line: int, expected: str
+) -> None:
+    """NaN passes every bound (all comparisons are false), so it is refused by name."""
+    assert _error(config_file, BASE + extra).endswith(f"device.yaml:{line}: {expected}")
+
+
+def test_flags_must_be_finite() -> None:
+    with pytest.raises(ConfigError, match=r"^--conf: Input should be a finite number$"):
+        config_from_flags("m.tflite", "clip.mp4", conf=float("nan"))
+    with pytest.raises(ConfigError, match=r"^--iou: Input should be a finite number$"):
+        config_from_flags("m.tflite", "clip.mp4", iou=float("inf"))
+    with pytest.raises(ConfigError, match=r"^--mean: Input should be a finite number$"):
+        config_from_flags("m.tflite", "clip.mp4", model_settings={"mean": [float("nan")]})
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's folder as the working directory, with a model, a video, labels and a plain file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    for name in ("m.tflite", "clip.mp4", "labels.txt", "afile"):
+        (tmp_path / name).write_text(name)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("jsonl", "expected"),
+    [
+        ("afile/x.jsonl", "cannot write afile/x.jsonl: afile is a file, not a folder"),
+        ("afile/deeper/x.jsonl", "cannot write afile/deeper/x.jsonl: afile is a file, not a folder"),
+        (".", "cannot write .: it is a folder, not a file"),
+        ("m.tflite", "m.tflite is also the model file (--model); refusing to write to it"),
+        ("./sub/../m.tflite", "sub/../m.tflite is also the model file (--model); refusing to write to it"),
+        ("link.tflite", "link.tflite is also the model file (--model); refusing to write to it"),
+        ("clip.mp4", "clip.mp4 is also the source file (--source); refusing to write to it"),
+    ],
+)
+def test_outputs_from_flags_that_cannot_work(workdir: Path, jsonl: str, expected: str) -> None:
+    (workdir / "sub").mkdir()
+    (workdir / "link.tflite").symlink_to(workdir / "m.tflite")
+    config = config_from_flags("m.tflite", "clip.mp4", jsonl=jsonl)
+    with pytest.raises(ConfigError) as info:
+        config.check_outputs()
+    assert str(info.value) == f"--jsonl: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("sinks:\n  - {type: snapshots, directory: afile}\n",
+         ":5: sinks.0.directory: cannot write afile: it is a file, not a folder"),
+        ("sinks:\n  - {type: snapshots}\nstate_dir: afile\n",
+         ":5: sinks.0: cannot write afile/snapshots: afile is a file, not a folder"),
+        ("sinks:\n  - {type: http, port: 8081}\n  - {type: http, port: 8081}\n",
+         ":6: sinks.1.port: port 8081 is taken by the http sink sinks.0"),
+        (
+            "sinks:\n  - {type: http}\n  - {type: http}\n",
+            ":6: sinks.1.port: port 8080 is taken by the http sink sinks.0",
+        ),
+        ("sinks:\n  - {type: jsonl, path: out.jsonl}\n  - {type: jsonl, path: ./out.jsonl}\n",
+         ":6: sinks.1.path: out.jsonl is also the output of sinks.0; refusing to write to it"),
+        ("sinks:\n  - {type: jsonl, path: labels.txt}\n  labels: labels.txt\n",
+         ":6: sinks.0.path: labels.txt is also the labels file (model.labels); refusing to write to it"),
+    ],
+)
+def test_outputs_in_a_config_that_cannot_work(
+    workdir: Path, config_file: Callable[..., Path], extra: str, expected: str
+) -> None:
+    labels = "  labels: labels.txt\n" if "labels:" in extra else ""
+    text = "source: {type: opencv, input: clip.mp4}\nmodel:\n  path: m.tflite\n" + labels
+    path = config_file(text + extra.replace(labels, ""))
+    with pytest.raises(ConfigError) as info:
+        load_device_config(path).check_outputs()
+    assert str(info.value) == f"{path}{expected}"
+
+
+def test_outputs_that_work_pass(workdir: Path) -> None:
+    config = config_from_flags("m.tflite", "clip.mp4", jsonl="new/folder/out.jsonl")
+    config.check_outputs()
+    config_from_flags("m.tflite", "0", jsonl="-").check_outputs()
+    ports_zero = DeviceConfig.model_validate(
+        {
+            "model": {"path": "m.tflite"},
+            "source": {"type": "opencv", "input": 0},
+            "sinks": [{"type": "http", "port": 0}, {"type": "http", "port": 0}, {"type": "snapshots"}],
+        }
+    )
+    ports_zero.check_outputs()
+
+
 def test_the_example_config_validates() -> None:
     text = (ROOT / "deploy" / "config" / "device.example.yaml").read_text()
     missing = {t for t in re.findall(r"type: (\w+)", text)} - set(sources.plugins()) - set(sinks.plugins())

@@ -208,6 +208,49 @@ def test_flag_errors_exit_2_with_one_line(tiny_models: dict[str, Path], video_fi
     assert "pass --config FILE" in _one_line_error(cli("run", "--source", "0"))
 
 
+@pytest.mark.parametrize("kind", ["text_as_video", "folder_of_unreadable_images"])
+@pytest.mark.parametrize("validate", [False, True], ids=["run", "validate"])
+def test_a_file_or_folder_without_frames_exits_2_at_once(
+    tiny_models: dict[str, Path], tmp_path: Path, cli: Any, kind: str, validate: bool
+) -> None:
+    """A camera may come later; a file that is no video never will: exit 2 instead of retrying."""
+    if kind == "text_as_video":
+        source = tmp_path / "clip.mp4"
+        source.write_text("not a video\n")
+        expected = f"source input '{source}': OpenCV cannot open it as a video"
+    else:
+        source = tmp_path / "frames"
+        source.mkdir()
+        (source / "a.jpg").write_text("not a jpeg")
+        (source / "b.png").write_bytes(b"\x89PNG broken")
+        expected = f"source input '{source}': none of its 2 image files can be read"
+    extra = ["--validate-config"] if validate else []
+    proc = cli("run", "--model", str(tiny_models["det"]), "--source", str(source), *extra, timeout=30)
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [f"edgecnn: error: {expected}"], proc.stderr
+
+
+@pytest.mark.parametrize("output", ["below_a_file", "the_model", "the_source"])
+def test_an_output_that_cannot_work_exits_2_before_anything_is_written(
+    tiny_models: dict[str, Path], video_file: Path, tmp_path: Path, cli: Any, output: str
+) -> None:
+    model = tmp_path / "det.tflite"
+    model.write_bytes(tiny_models["det"].read_bytes())
+    source = tmp_path / "clip.avi"
+    source.write_bytes(video_file.read_bytes())
+    (tmp_path / "afile").write_text("a file\n")
+    path, problem = {
+        "below_a_file": (tmp_path / "afile" / "x.jsonl", f"cannot write {tmp_path}/afile/x.jsonl: "
+                         f"{tmp_path}/afile is a file, not a folder"),
+        "the_model": (model, f"{model} is also the model file (--model); refusing to write to it"),
+        "the_source": (source, f"{source} is also the source file (--source); refusing to write to it"),
+    }[output]
+    before = {p: p.read_bytes() for p in (model, source, tmp_path / "afile")}
+    for extra in (["--validate-config"], []):
+        proc = cli("run", "--model", str(model), "--source", str(source), "--jsonl", str(path), *extra)
+        assert _one_line_error(proc) == f"edgecnn: error: --jsonl: {problem}"
+    assert {p: p.read_bytes() for p in before} == before
+
+
 @pytest.mark.slow
 def test_validate_config(
     tiny_models: dict[str, Path], video_file: Path, config_file: Callable[..., Path], cli: Any

@@ -266,3 +266,27 @@ def test_a_preprocessing_failure_stops_the_daemon_with_one_error(
         daemon.run()
     assert daemon.stats.frames == 0
     assert fake_camera["closes"] == fake_camera["opens"]
+
+
+def test_a_sink_that_cannot_start_is_one_error_not_a_traceback(
+    tiny_models: dict[str, Path], fake_camera: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What check_outputs cannot see coming (a full disk, a folder made read-only meanwhile)."""
+    import errno
+
+    from edgecnn.errors import EdgecnnError, UserError
+    from edgecnn.sinks.jsonl import JsonlSink
+
+    out = tmp_path / "d.jsonl"
+
+    def full(self: JsonlSink) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(out))
+
+    monkeypatch.setattr(JsonlSink, "start", full)
+    daemon = Daemon(
+        _config(tiny_models["det"], out), source_factory=fake_camera["factory"], notifier=Notifier()
+    )
+    with pytest.raises(EdgecnnError, match=rf"^sink jsonl: cannot start: {out}: No space left") as info:
+        daemon.run()
+    assert not isinstance(info.value, UserError)  # exit 1: a runtime failure, systemd retries
+    assert fake_camera["closes"] == fake_camera["opens"]

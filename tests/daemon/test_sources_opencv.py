@@ -78,6 +78,33 @@ def test_inputs_that_cannot_work_are_config_errors(
         _source(input=value)
 
 
+def test_check_reads_a_first_frame_of_files_and_folders(
+    video_file: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A file that exists but is no video, or a folder of unreadable images, is a config error
+    at once (not an outage retried for ever), without FFmpeg's own lines on stderr."""
+    text = tmp_path / "clip.mp4"
+    text.write_text("not a video\n")
+    with pytest.raises(ConfigError, match=r"^source input '.*clip\.mp4': OpenCV cannot open it as a video$"):
+        _source(input=str(text)).check()
+    empty = tmp_path / "empty.avi"  # a container OpenCV opens, without a frame
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    writer.release()
+    with pytest.raises(ConfigError, match=r"empty\.avi': no frame can be read from it$"):
+        _source(input=str(empty)).check()
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    with pytest.raises(ConfigError, match=r"frames': none of its 1 image files can be read$"):
+        _source(input=str(folder)).check()
+    assert capfd.readouterr().err == ""
+    cv2.imwrite(str(folder / "b.png"), np.zeros((8, 8, 3), np.uint8))
+    _source(input=str(folder)).check()
+    _source(input=str(video_file)).check()
+    _source(input="/dev/video63").check()  # a camera may be plugged in later: no check
+    _source(input="rtsp://10.255.255.1/stream").check()  # nor a stream: not even opened
+
+
 def test_a_missing_camera_is_a_source_error_not_a_config_error() -> None:
     src = _source(input="/dev/video63")  # a valid name: the camera may be plugged in later
     with pytest.raises(SourceError, match="cannot open /dev/video63"):

@@ -49,9 +49,12 @@ def test_peak_rss_is_the_kernels_high_water_mark() -> None:
 
 def test_parse_threads() -> None:
     assert parse_threads("1,2,4") == [1, 2, 4]
-    for bad in ("0", "a,b", "", "1,-2"):
-        with pytest.raises(UserError, match="--threads"):
+    assert parse_threads("64") == [64]
+    for bad in ("0", "a,b", "", "1,-2", "65", "1,100000"):
+        with pytest.raises(UserError, match=r"^--threads: "):
             parse_threads(bad)
+    with pytest.raises(UserError, match=r"^--threads: "):
+        parse_threads([100_000])
 
 
 def test_synthetic_frame_is_a_deterministic_vga_bgr_frame() -> None:
@@ -66,8 +69,30 @@ def test_missing_model_and_bad_threads_exit_2(tmp_path: Path, run_cli: Callable[
     assert result.exit_code == 2
     assert result.stderr.strip() == f"edgecnn: error: {tmp_path / 'none.tflite'}: no such file"
     (tmp_path / "m.tflite").write_bytes(b"TFL3")
-    result = run_cli("bench", tmp_path / "m.tflite", "--threads", "0")
-    assert result.exit_code == 2 and "--threads needs integers >= 1" in result.stderr
+    for threads in ("0", "100000"):  # 100000 made LiteRT segfault: 1..64, as for edgecnn run
+        result = run_cli("bench", tmp_path / "m.tflite", "--threads", threads)
+        assert result.exit_code == 2
+        assert result.stderr == f"edgecnn: error: --threads: thread counts must be 1..64, got '{threads}'\n"
+
+
+def test_a_bad_model_gives_one_line_and_nothing_before_it(tmp_path: Path) -> None:
+    """In a fresh process, with the CLI's logging: no INFO line about the backend first."""
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes(b"\x18\x00\x00\x00TFL3")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("EDGECNN_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecnn", "bench", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"edgecnn: error: {path}: truncated or corrupt: the Model table (bytes 24..28) extends past the end "
+        "of the file (8 bytes)"
+    ]
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgecnn.errors import ModelError
+from edgecnn.errors import ConfigError, ModelError
 from edgecnn.runtime.interpreter import (
     TensorInfo,
     TFLiteModel,
@@ -184,3 +184,10 @@ def test_loading_errors_are_model_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.tflite").write_bytes(b"\x18\x00\x00\x00TFL3")
     with pytest.raises(ModelError, match="truncated or corrupt"):
         TFLiteModel(tmp_path / "bad.tflite")
+
+
+@pytest.mark.parametrize("threads", [0, 65, 100_000])
+def test_thread_counts_beyond_the_bounds_are_refused_before_loading(threads: int) -> None:
+    """LiteRT segfaulted with 100000 threads; the bounds are those of ``edgecnn run``."""
+    with pytest.raises(ConfigError, match=rf"^num_threads must be 1\.\.64, got {threads}$"):
+        TFLiteModel("never-read.tflite", num_threads=threads)

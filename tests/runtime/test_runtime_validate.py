@@ -128,6 +128,28 @@ def test_interpreter_error_in_the_child(tiny_tflite: dict[str, Path], tmp_path: 
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.tf
+def test_the_interpreters_messages_are_separated(tiny_tflite: dict[str, Path], tmp_path: Path) -> None:
+    """A bias tensor marked float16: LiteRT reports two messages, which its error reporter
+    glues together ("...node #4Node number 6 ..."); both paths give them separated by "; "."""
+    from edgecnn.runtime.interpreter import TFLiteModel
+
+    data = bytearray(tiny_tflite["det_int8"].read_bytes())
+    tensors = root_table(bytes(data)).tables(2, "subgraph")[0].tables(0, "subgraph 0 tensor")
+    bias = next(t for t in tensors if t.scalar(1, struct.Struct("<b"), 0) == 2)  # the first int32 tensor
+    data[bias.field_pos(1, 1)] = 1  # TensorType FLOAT16
+    path = tmp_path / "float16_bias.tflite"
+    path.write_bytes(bytes(data))
+    messages = []
+    for load in (validate_model, TFLiteModel):
+        with pytest.raises(ModelError, match=r"the TFLite interpreter could not load it: ") as info:
+            load(path)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert re.search(r"\S; Node number \d+ \(\w+\) failed to prepare\.$", messages[0]), messages[0]
+    assert not re.search(r"[^\s;]Node number", messages[0])
+
+
 PROBE_WITH_MODULES = """
 import json, runpy, sys
 sys.argv = ["probe", *sys.argv[1:]]
