@@ -29,8 +29,9 @@ def check_output(
         path: the output path as given.
         flag: how the user gave it (``--out``), for the message.
         kind: ``file``: an existing directory there is an error; ``dir``: an existing file is.
-        inputs: the command's input files and folders (None entries are skipped). For a
-            ``dir`` output, an input inside it is an error too (the command may clear it).
+        inputs: the command's input files and folders (None entries are skipped). A ``file``
+            output inside an input folder is an error too (a calibration set, a split's
+            images), and so is a ``dir`` output holding an input (the command may clear it).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -49,6 +50,8 @@ def check_output(
             raise UserError(f"{flag} {out}: it is an input of this command ({given}); write elsewhere")
         if kind == "dir" and target in source.parents and out.is_dir():
             raise UserError(f"{flag} {out}: it holds an input of this command ({given}); write elsewhere")
+        if kind == "file" and source in target.parents and source.is_dir():
+            raise UserError(f"{flag} {out}: it is inside an input folder of this command ({given})")
     if out.exists():
         if kind == "file" and out.is_dir():
             raise UserError(f"{flag} {out}: is a directory, expected a file path")
@@ -63,7 +66,20 @@ def check_output(
         raise UserError(f"{flag} {out}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{flag} {out}: cannot write in {parent} (permission denied)")
+    _probe(parent, out, flag)
     return out
+
+
+def _probe(folder: Path, out: Path, flag: str) -> None:
+    """Create and delete a file in ``folder``: the permission bits do not tell everything
+    (``/proc`` and ``/sys`` refuse new files even to root, a read-only mount to anyone)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UserError(f"{flag} {out}: cannot write in {folder} ({exc.strerror or exc})") from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -16,8 +16,10 @@ def bench(
     # Not checked by Typer (exists=True): a missing file must give edgecnn's one-line error.
     model: Annotated[Path, typer.Argument(help="The .tflite model file.", show_default=False)],
     threads: Annotated[str, typer.Option("--threads", help="Interpreter thread counts, e.g. 1,2,4.")] = "1",
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed frames per thread count.")] = 100,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed frames first.")] = 10,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, max=1_000_000, help="Timed frames per thread count.")
+    ] = 100,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, max=1_000_000, help="Untimed frames first.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     spec_settings: dict[str, Any] | None = None,
 ) -> None:

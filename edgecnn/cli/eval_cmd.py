@@ -64,7 +64,7 @@ def eval_command(
         raise UserError("pass a MODEL file (.keras or .tflite) or --predictions FILE")
     if model is not None and predictions is not None:
         raise UserError("pass a MODEL file or --predictions FILE, not both")
-    inputs = (model, data, predictions, (spec_settings or {}).get("labels"))
+    inputs = (model, data, predictions, (spec_settings or {}).get("labels"), *_split_inputs(data, split))
     if save_results is not None:
         check_output(save_results, "--save-results", "file", inputs)
     if plots is not None:
@@ -89,6 +89,17 @@ def eval_command(
 
         write_plots(metrics, plots)
     typer.echo(json.dumps(report, indent=2) if as_json else _format(report))
+
+
+def _split_inputs(data: Path, split: str) -> list[Path]:
+    """The files and folders ``split`` of ``data`` reads (an output must not land on them);
+    none when data.yaml is bad: loading the split reports that."""
+    from edgecnn.data.config import load_data_config
+
+    try:
+        return load_data_config(data).split_paths(split)
+    except Exception:
+        return []
 
 
 def _evaluate_model(

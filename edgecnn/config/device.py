@@ -37,9 +37,10 @@ from pydantic import (
 )
 
 from edgecnn import sinks, sources
-from edgecnn.errors import ConfigError
+from edgecnn.errors import ConfigError, UserError
+from edgecnn.inputs import read_text_input
 from edgecnn.runtime.backend import MAX_THREADS
-from edgecnn.runtime.resolve import SETTING_FLAGS
+from edgecnn.runtime.resolve import SETTING_FLAGS, parse_floats, parse_ints
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.sinks.jsonl import JsonlConfig
 
@@ -265,6 +266,15 @@ class DeviceConfig(_Strict):
             problem = _unwritable(path, is_dir)
             if problem:
                 raise ConfigError(f"{where}: cannot write {path}: {problem}")
+            folder = getattr(self.source, "input", None)
+            if isinstance(folder, str | Path) and Path(folder).is_dir():
+                inside = Path(folder).resolve()
+                if inside == path.resolve() or inside in path.resolve().parents:
+                    flag = self.setting_name("source", "input")
+                    raise ConfigError(
+                        f"{where}: {path} is in the source folder {folder} ({flag}); "
+                        "the source reads that folder: write elsewhere"
+                    )
             identity = _identity(path)
             if identity in taken:
                 raise ConfigError(f"{where}: {path} is also {taken[identity]}; refusing to write to it")
@@ -397,6 +407,27 @@ def _locate(root: yaml.Node, loc: Sequence[str | int]) -> tuple[int, str]:
     return line, ".".join(parts)
 
 
+def _refuse_duplicate_keys(node: yaml.Node, source: str) -> None:
+    """YAML keeps the last of two equal keys silently; a config with one is an error instead."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in item.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        raise ConfigError(
+                            f"{source}:{line}: key {key.value!r} is set twice, on line {seen[key.value]} "
+                            f"and line {line}"
+                        )
+                    seen[key.value] = line
+                stack.append(value)
+        elif isinstance(item, yaml.SequenceNode):
+            stack.extend(item.value)
+
+
 def _type_of(node: yaml.MappingNode) -> str | None:
     """The ``type:`` value of a mapping (a source's or sink's union tag), if any."""
     for key, value in node.value:
@@ -437,16 +468,20 @@ def load_device_config(path: str | Path) -> DeviceConfig:
             (one line naming the file, the line and the key path).
     """
     source = str(path)
+    if not Path(path).exists():
+        raise ConfigError(f"{source}: no such config file")
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        text = read_text_input(path, "config", max_bytes=1 << 20)  # never a pipe or a device
+    except UserError as exc:
+        raise ConfigError(str(exc)) from None
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            _refuse_duplicate_keys(root, source)
         data = loader.construct_document(root) if root is not None else None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -482,6 +517,24 @@ FLAGS: dict[tuple[str, ...], str] = {
 }
 
 
+def _parsed_flags(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Model settings from flags as the config's types: ``--strides 8,16`` and ``--mean
+    0,0,0`` are lists there (the other flags' text is what the config takes as it is)."""
+    out = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        try:
+            if key == "strides" and isinstance(value, str):
+                value = parse_ints(value)
+            elif key in ("mean", "std") and isinstance(value, str | int | float):
+                value = list(parse_floats(value))
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(f"{SETTING_FLAGS[key]}: {exc}") from None
+        out[key] = value
+    return out
+
+
 def config_from_flags(
     model: str | Path,
     source: str,
@@ -505,7 +558,7 @@ def config_from_flags(
         "model": {
             "path": str(model),
             **({"num_threads": num_threads} if num_threads is not None else {}),
-            **{key: value for key, value in (model_settings or {}).items() if value is not None},
+            **_parsed_flags(model_settings or {}),
         },
         "source": {"type": "opencv", "input": int(source) if source.isdigit() else source},
         "sinks": [{"type": "jsonl", "path": jsonl or "-"}],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgecnn.errors import UserError
+from edgecnn.inputs import read_text_input
 
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 _HOSTNAME = re.compile(
@@ -96,10 +97,7 @@ def read_hosts_file(path: Path, default_port: int | None = None) -> list[Host]:
     Raises:
         UserError: the file cannot be read, or a line is not a host spec (naming the line).
     """
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise UserError(f"--hosts {path}: cannot read it ({exc.strerror or exc})") from None
+    lines = read_text_input(path, "--hosts", max_bytes=1 << 20).splitlines()
     hosts = []
     for number, line in enumerate(lines, start=1):
         spec = line.split("#", 1)[0].strip()

@@ -18,18 +18,18 @@ import numpy as np
 
 from edgecnn.data import Split, load_split
 from edgecnn.errors import DataError
+from edgecnn.inputs import read_text_input
 from edgecnn.metrics.detection import GroundTruth, evaluate_detections, predictions_from_coco_results
 
 
 def _read_results(path: Path) -> list[Any]:
+    text = read_text_input(path, "--predictions")  # never a pipe, a device or a huge file
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read: {exc}") from None
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(path, f"malformed JSON: {exc.msg}", f"line {exc.lineno}") from None
+    except (RecursionError, ValueError):  # nested too deeply, or an over-long integer
+        raise DataError(path, "malformed JSON: nested too deeply or a number too long") from None
     if not isinstance(doc, list):
         raise DataError(path, f"expected a JSON list of results, got {type(doc).__name__}")
     return doc

@@ -40,6 +40,7 @@ import yaml
 
 import edgecnn
 from edgecnn.errors import ConfigError, EdgecnnError, ModelError, UserError
+from edgecnn.inputs import read_text_input
 from edgecnn.outputs import check_output
 from edgecnn.package import install as installer
 from edgecnn.package.manifest import BOARD_MODEL_PATH, build_manifest, model_summary
@@ -120,6 +121,8 @@ def adjust_config(text: str, model_path: str = BOARD_MODEL_PATH, source: str = "
     """
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:  # one line, as edgecnn run reports it
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -190,9 +193,11 @@ def _check_wheel_file(wheel: Path) -> None:
     if not wheel.is_file():
         raise UserError(f"--edgecnn-wheel {wheel}: no such file")
     try:
-        parse_wheel_name(wheel.name)
+        project, _ = parse_wheel_name(wheel.name)
     except EdgecnnError as exc:
         raise UserError(f"--edgecnn-wheel {exc}") from None
+    if project != "edgecnn":
+        raise UserError(f"--edgecnn-wheel {wheel}: a wheel of {project!r}, not of edgecnn")
     if not zipfile.is_zipfile(wheel):
         raise UserError(f"--edgecnn-wheel {wheel}: not a wheel (not a zip archive)")
 
@@ -321,10 +326,7 @@ def package_model(
     name = _check_name(name or (spec.name if spec.name != "model" else model.stem), "name")
 
     config_path = Path(config) if config is not None else _find(EXAMPLE_CONFIG, "device config", "--config")
-    try:
-        config_text = config_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{config_path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    config_text = read_text_input(config_path, "--config", max_bytes=1 << 20)
     adjusted = adjust_config(config_text, BOARD_MODEL_PATH, str(config_path))
     # Errors name lines of the user's file: check it as written unless it lacks the model path.
     model_entry = yaml.safe_load(config_text).get("model")

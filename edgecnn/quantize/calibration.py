@@ -39,6 +39,7 @@ import numpy as np
 from edgecnn.data import Split, load_split
 from edgecnn.data.pipeline import read_image
 from edgecnn.errors import UserError
+from edgecnn.inputs import read_text_input
 from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec
 
@@ -324,7 +325,8 @@ def load_calibration_set(path: str | Path) -> CalibrationSet:
         )
     base = root.resolve()
     entries: list[tuple[Path, str]] = []
-    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
+    text = read_text_input(manifest, "calibration manifest", max_bytes=64 << 20)
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         match = _MANIFEST_LINE.match(line)

@@ -28,6 +28,7 @@ from edgecnn.evaluation.evaluator import check_split_fits
 from edgecnn.outputs import check_output
 from edgecnn.quantize.calibration import load_calibration_set, representative_dataset
 from edgecnn.quantize.convert import (
+    SPEC_FILE,
     IoType,
     Mode,
     QuantizeResult,
@@ -115,7 +116,7 @@ def run_quantize(
         raise UserError("--mode int8 needs --calib calibration/NAME (build one with `edgecnn calib build`)")
     if mode != "int8" and calib is not None:
         raise UserError(f"--calib is for --mode int8 only: a {mode} model is not calibrated (drop --calib)")
-    inputs = (model_path, calib, data)
+    inputs = (model_path, Path(model_path).with_name(SPEC_FILE), calib, data)
     check_output(out, "--out", "file", inputs)
     folder = Path(report_dir) if report_dir is not None else default_report_dir(out)
     if data is not None:

@@ -152,8 +152,15 @@ def _load_resume(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     for name in (CONFIG_FILE, STATE_FILE, CHECKPOINT_FILE, SPEC_FILE):
         if not (run / name).is_file():
             raise UserError(f"--resume: {run} has no {name}; nothing to resume")
-    saved = TrainConfig.model_validate_json((run / CONFIG_FILE).read_text())
-    state = json.loads((run / STATE_FILE).read_text())
+    try:
+        saved = TrainConfig.model_validate_json((run / CONFIG_FILE).read_text())
+        state = json.loads((run / STATE_FILE).read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+            raise ValueError("no epoch count")
+    except (ValueError, OSError) as exc:  # ValidationError and JSONDecodeError are ValueErrors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        files = f"{CONFIG_FILE} / {STATE_FILE}"
+        raise UserError(f"--resume: {run} holds a damaged run ({files}: {first})") from None
     if state.get("finished"):
         raise UserError(
             f"--resume: the run in {run} is finished ({state['epoch']} epochs); nothing to resume"
@@ -299,6 +306,7 @@ def train(
             run directory, nothing to resume, ImageNet weights unavailable.
     """
     run_dir = RunDir(config.out, RUN_OUTPUTS, RUN_FILES)
+    run_dir.recover()
     try:
         return _train(config, run_dir, callbacks, progress)
     except BaseException:

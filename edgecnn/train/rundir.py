@@ -5,7 +5,9 @@ the start would lose a finished model to a Ctrl-C one second into the new run, a
 folder a mix of both. Instead :meth:`RunDir.prepare` moves the old run's files into
 ``RUN/.previous-run/``; :meth:`RunDir.commit` deletes them once the new run has saved its
 first epoch, and :meth:`RunDir.rollback` (the new run stopped before that: Ctrl-C, an error)
-deletes what the new run wrote and puts the old files back.
+deletes what the new run wrote and puts the old files back. A process killed outright runs
+neither: :meth:`RunDir.recover`, at the start of the next ``train`` in that folder, puts the
+old run back first.
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ class RunDir:
             os.replace(run / name, previous / name)
         self.previous = previous
         logger.info("the run in %s is kept in %s until the new run saves its first epoch", run, previous)
+
+    def recover(self) -> None:
+        """Put back a run a killed replacement left set aside (``kill -9`` before its first
+        epoch: neither commit nor rollback ran). Call before anything else touches the folder."""
+        previous = self.path / PREVIOUS_DIR
+        if self.path.is_dir() and previous.is_dir():
+            logger.warning("%s: a replacement was stopped before its first epoch; its run is back", previous)
+            self.previous = previous
+            self.rollback()
 
     def commit(self) -> None:
         """The new run has saved an epoch: delete the old one (no-op when there is none)."""

@@ -33,6 +33,7 @@ def test_check_output(tmp_path: Path) -> None:
         ((tmp_path / "folder", "--out", "file", []), "is a directory, expected a file path"),
         ((tmp_path / "afile", "--out", "dir", []), "is a file, expected a folder"),
         ((tmp_path, "--out", "dir", [model]), "it holds an input of this command"),
+        ((tmp_path / "folder" / "x.tflite", "--out", "file", [tmp_path / "folder"]), "an input folder"),
     ]
     for args, message in cases:
         with pytest.raises(UserError, match=message):
@@ -85,13 +86,25 @@ def test_eval_refuses_to_write_results_over_its_data(dataset: Path) -> None:
     assert result.exit_code == 2 and "it is an input of this command" in result.stderr
 
 
-def test_a_path_no_check_catches_is_still_one_line() -> None:
-    # /proc is a folder root may "write" in by its permission bits, yet nothing can be created
-    # there: the OSError comes from the write itself, and is reported like any bad path.
+def test_a_folder_that_refuses_new_files_is_found_before_the_work() -> None:
+    # /proc is a folder root may write in by its permission bits, yet nothing can be created
+    # there: the check creates (and deletes) a file to know.
     proc = _cli("data", "synth", "/proc/edgecnn-test", "--n", "4", "--imgsz", "32")
     assert proc.returncode == 2
-    expected = "edgecnn: error: /proc/edgecnn-test: No such file or directory"
+    expected = "edgecnn: error: OUT /proc/edgecnn-test: cannot write in /proc (No such file or directory)"
     assert proc.stderr.strip().splitlines() == [expected]
+
+
+def test_os_errors_read_as_one_line() -> None:
+    from edgecnn.cli.app import os_error_line
+
+    assert os_error_line(FileNotFoundError(2, "No such file or directory", "/x/y")) == (
+        "/x/y: No such file or directory"
+    )
+    assert os_error_line(OSError(18, "Invalid cross-device link", "/a", None, "/b")) == (
+        "/a -> /b: Invalid cross-device link"
+    )
+    assert os_error_line(OSError(28, "No space left on device")) == "No space left on device"
 
 
 def test_atomic_outputs_get_the_mode_open_would_give(tmp_path: Path) -> None:

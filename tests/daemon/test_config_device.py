@@ -206,12 +206,19 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("./sub/../m.tflite", "sub/../m.tflite is also the model file (--model); refusing to write to it"),
         ("link.tflite", "link.tflite is also the model file (--model); refusing to write to it"),
         ("clip.mp4", "clip.mp4 is also the source file (--source); refusing to write to it"),
+        (
+            "frames/out.jsonl",
+            "frames/out.jsonl is in the source folder frames (--source); the source reads that folder: "
+            "write elsewhere",
+        ),
     ],
 )
 def test_outputs_from_flags_that_cannot_work(workdir: Path, jsonl: str, expected: str) -> None:
     (workdir / "sub").mkdir()
+    (workdir / "frames").mkdir()
     (workdir / "link.tflite").symlink_to(workdir / "m.tflite")
-    config = config_from_flags("m.tflite", "clip.mp4", jsonl=jsonl)
+    source = "frames" if jsonl.startswith("frames/") else "clip.mp4"
+    config = config_from_flags("m.tflite", source, jsonl=jsonl)
     with pytest.raises(ConfigError) as info:
         config.check_outputs()
     assert str(info.value) == f"--jsonl: {expected}"

@@ -16,7 +16,8 @@ from edgecnn.cli._specflags import FLAGS, with_spec_flags
 from edgecnn.runtime.resolve import SETTING_FLAGS
 
 ANCHORS = "10,14 23,27; 37,58 81,82"  # DET_ANCHORS of the tiny detector
-DET_FLAGS = ["--task", "detect", "--labels", "person,car", "--anchors", ANCHORS]
+DET_FLAGS = ["--task", "detect", "--labels", "person,car", "--anchors", ANCHORS, "--strides", "8,16"]
+DET_FLAGS += ["--mean", "0", "--std", "255,255,255"]  # the defaults, given as run's list flags
 CLS_FLAGS = ["--task", "classify", "--labels", "cat,dog,bird"]
 
 

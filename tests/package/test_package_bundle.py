@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tarfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -245,12 +246,16 @@ def test_cli_refuses_bad_inputs_and_outputs_in_one_line(tiny_detector: Path, tmp
     bad_yaml.write_text("model: {path: x\nsource: [\n")
     not_a_wheel = tmp_path / "edgecnn-0.1-py3-none-any.whl"
     not_a_wheel.write_text("hi")
+    other_wheel = tmp_path / "requests-2.0-py3-none-any.whl"
+    with zipfile.ZipFile(other_wheel, "w") as archive:
+        archive.writestr("requests/__init__.py", "")
     model = tmp_path / "m.tflite"
     model.write_bytes(tiny_detector.read_bytes())
     cases = [
         (["--config", str(bad_yaml)], f"{bad_yaml}:2: invalid YAML: expected ',' or '}}', but got ':'"),
         (["--edgecnn-wheel", str(tmp_path / "w.txt")], "--edgecnn-wheel"),
         (["--edgecnn-wheel", str(not_a_wheel)], "not a wheel (not a zip archive)"),
+        (["--edgecnn-wheel", str(other_wheel)], "a wheel of 'requests', not of edgecnn"),
         (["--out", str(model)], "it is an input of this command"),
     ]
     for args, message in cases:

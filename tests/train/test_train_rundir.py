@@ -90,3 +90,15 @@ def test_train_interrupted_before_its_first_epoch_keeps_the_old_run(
     with pytest.raises(KeyboardInterrupt):
         train(config.model_copy(update={"exist_ok": True, "epochs": 3}))
     assert _contents(run) == before
+
+
+def test_a_run_left_aside_by_a_killed_replacement_comes_back_first(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    before = {**_old_run(run), "notes.txt": b"the user's own file"}
+    RunDir(run, OUTPUTS, MARKERS).prepare(exist_ok=True)
+    (run / "spec.json").write_bytes(b"the killed run's stub")  # then kill -9: no rollback
+    later = RunDir(run, OUTPUTS, MARKERS)
+    later.recover()
+    assert _contents(run) == before and not (run / PREVIOUS_DIR).exists()
+    with pytest.raises(UserError, match="already holds a run"):  # so a new run without --exist-ok stops
+        later.prepare(exist_ok=False)
