@@ -60,12 +60,15 @@ IoType = Literal["int8", "uint8", "float"]
 MODES: tuple[Mode, ...] = ("int8", "fp16", "dynamic", "float")
 IO_TYPES: tuple[IoType, ...] = ("int8", "uint8", "float")
 SPEC_FILE = "spec.json"
-#: What the TFLite converter prints from C++ on every run (its settings, and absl INFO /
-#: WARNING lines of its own source files): noise to a user. Errors (``E...``) still show.
+#: What the TFLite converter (and the QuantizationDebugger's interpreters) print from C++ on
+#: every run (settings, the XNNPACK notice, absl INFO / WARNING lines of their own source
+#: files): noise to a user. Errors (``E...``) still show.
 CONVERTER_NOTICE = re.compile(
     r"^fully_quantize: \d+, inference_type: \d+"
+    r"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
     r"|^[IW]\d{4} [\d:.]+ +\d+ (tf_tfl_flatbuffer_helpers|flatbuffer_export|quantize_model|"
-    r"tf_saved_model_freeze_variables|tf_tfl_translate|reader|loader|mlir_graph_optimization_pass)\.cc:\d+\]"
+    r"tf_saved_model_freeze_variables|tf_tfl_translate|reader|loader|mlir_graph_optimization_pass|"
+    r"dump_mlir_util)\.cc:\d+\]"
 )
 _FLOAT_DTYPES = {"float16", "float32", "float64", "bfloat16"}
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn._stderr import captured_stderr_fd
 from edgecnn.data import load_split
 from edgecnn.data.pipeline import iter_preprocessed
 from edgecnn.errors import UserError
@@ -28,6 +29,7 @@ from edgecnn.evaluation.evaluator import check_split_fits
 from edgecnn.outputs import check_output
 from edgecnn.quantize.calibration import load_calibration_set, representative_dataset
 from edgecnn.quantize.convert import (
+    CONVERTER_NOTICE,
     SPEC_FILE,
     IoType,
     Mode,
@@ -156,7 +158,8 @@ def run_quantize(
                 for tensor, _, _ in itertools.islice(iter_preprocessed(val, spec.input), debug_images):
                     yield [tensor]
 
-            with progress("layer statistics (QuantizationDebugger)", len(calibration)) as update:
+            progress_bar = progress("layer statistics (QuantizationDebugger)", len(calibration))
+            with progress_bar as update, captured_stderr_fd(CONVERTER_NOTICE):
                 errors = layer_errors(
                     saved_model, representative_dataset(calibration, spec.input, update), samples
                 )
