@@ -214,6 +214,7 @@ def test_tflite_runtime_bundle_installs_and_detects_like_litert(
     assert "model loads in tflite_runtime 2.14.0" in installed.stdout
     video = tinymodels.write_video(tmp_path / "video.avi")
     args = [
+        "-v",  # the backend choice is a debug line
         "run",
         "--model",
         str(tiny_detector),
@@ -235,5 +236,6 @@ def test_tflite_runtime_bundle_installs_and_detects_like_litert(
         detections[name] = [[(d["label"], d["score"], d["box"]) for d in f["detections"]] for f in frames]
         logs[name] = proc.stderr
         assert len(frames) == 12 and sum(map(len, detections[name])) > 100, proc.stderr[-1000:]
-    assert "tflite_runtime 2.14.0" in logs["tflite-runtime"]
+    assert "TFLite backend: tflite_runtime 2.14.0" in logs["tflite-runtime"]
+    assert "TFLite backend: ai_edge_litert" in logs["ai-edge-litert"]
     assert detections["tflite-runtime"] == detections["ai-edge-litert"]
