@@ -43,6 +43,7 @@ from edgecnn.runtime.backend import MAX_THREADS
 from edgecnn.runtime.resolve import SETTING_FLAGS, parse_floats, parse_ints
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.sinks.jsonl import JsonlConfig
+from edgecnn.yamlcheck import duplicate_key, yaml_problem
 
 DEVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -407,27 +408,6 @@ def _locate(root: yaml.Node, loc: Sequence[str | int]) -> tuple[int, str]:
     return line, ".".join(parts)
 
 
-def _refuse_duplicate_keys(node: yaml.Node, source: str) -> None:
-    """YAML keeps the last of two equal keys silently; a config with one is an error instead."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, yaml.MappingNode):
-            seen: dict[str, int] = {}
-            for key, value in item.value:
-                if isinstance(key, yaml.ScalarNode):
-                    line = key.start_mark.line + 1
-                    if key.value in seen:
-                        raise ConfigError(
-                            f"{source}:{line}: key {key.value!r} is set twice, on line {seen[key.value]} "
-                            f"and line {line}"
-                        )
-                    seen[key.value] = line
-                stack.append(value)
-        elif isinstance(item, yaml.SequenceNode):
-            stack.extend(item.value)
-
-
 def _type_of(node: yaml.MappingNode) -> str | None:
     """The ``type:`` value of a mapping (a source's or sink's union tag), if any."""
     for key, value in node.value:
@@ -477,16 +457,16 @@ def load_device_config(path: str | Path) -> DeviceConfig:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
-        if root is not None:
-            _refuse_duplicate_keys(root, source)
+        duplicate = duplicate_key(root)
+        if duplicate:
+            key, first, again = duplicate
+            raise ConfigError(f"{source}:{again}: key {key!r} is set twice, on line {first} and line {again}")
         data = loader.construct_document(root) if root is not None else None
     except RecursionError:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        line, problem = yaml_problem(exc)
+        raise ConfigError(f"{source}{f':{line}' if line else ''}: invalid YAML: {problem}") from None
     finally:
         loader.dispose()
     if root is None or not isinstance(data, dict):

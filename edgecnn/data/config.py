@@ -20,7 +20,6 @@ the last silently).
 from __future__ import annotations
 
 import difflib
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from edgecnn.data._common import abspath
 from edgecnn.data._files import path_kind
 from edgecnn.data.records import Format, Task
 from edgecnn.errors import DataError
+from edgecnn.yamlcheck import duplicate_key, yaml_problem
 
 SPLITS = ("train", "val", "test")
 IGNORED_KEYS = ("download", "nc", "roboflow", "kpt_shape", "flip_idx", "channels")
@@ -215,16 +215,15 @@ def load_data_config(path: str | Path) -> DataConfig:
         raw = yaml.safe_load(text)
         node = yaml.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DataError(path, f"invalid YAML: {problem}", f"line {mark.line + 1}" if mark else None) from None
+        line, problem = yaml_problem(exc)
+        raise DataError(path, f"invalid YAML: {problem}", f"line {line}" if line else None) from None
     except RecursionError:
         raise DataError(path, "invalid YAML: nested too deeply") from None
     except ValueError as exc:  # an integer of more than 4300 digits
         raise DataError(path, f"invalid YAML: {str(exc).split(';')[0]}") from None
     if not isinstance(raw, dict):
         raise DataError(path, "expected a mapping of keys (path, train, val, test, names, ...)")
-    duplicate = _duplicate_key(node)
+    duplicate = duplicate_key(node)
     if duplicate:
         key, first, again = duplicate
         lines = f"on line {first}" if first == again else f"on line {first} and line {again}"
@@ -243,33 +242,6 @@ def load_data_config(path: str | Path) -> DataConfig:
     config._yaml_path = path
     config._key_lines = key_lines
     return config
-
-
-def _duplicate_key(node: yaml.Node | None) -> tuple[str, int, int] | None:
-    """The first key that a mapping of the document sets twice, with both lines; None if none.
-
-    YAML loaders keep the last value silently. Mappings are visited outer first, each node once
-    (aliases share nodes), without recursion (the nesting depth is the file's to choose).
-    """
-    queue: deque[yaml.Node] = deque([node] if node is not None else [])
-    visited: set[int] = set()
-    while queue:
-        current = queue.popleft()
-        if id(current) in visited:
-            continue
-        visited.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            lines: dict[tuple[str, str], int] = {}
-            for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode):
-                    line = key.start_mark.line + 1
-                    if (key.tag, key.value) in lines:
-                        return key.value, lines[(key.tag, key.value)], line
-                    lines[(key.tag, key.value)] = line
-                queue.append(value)
-        elif isinstance(current, yaml.SequenceNode):
-            queue.extend(current.value)
-    return None
 
 
 def _describe(exc: ValidationError) -> tuple[str, str]:

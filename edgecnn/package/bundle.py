@@ -58,6 +58,7 @@ from edgecnn.package.wheelhouse import (
     source_tree,
 )
 from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+from edgecnn.yamlcheck import yaml_problem
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 EXAMPLE_CONFIG = Path("deploy/config/device.example.yaml")
@@ -124,10 +125,8 @@ def adjust_config(text: str, model_path: str = BOARD_MODEL_PATH, source: str = "
     except RecursionError:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:  # one line, as edgecnn run reports it
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        line, problem = yaml_problem(exc)
+        raise ConfigError(f"{source}{f':{line}' if line else ''}: invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings (model:, source:, sinks: ...)")
     lines = text.splitlines()

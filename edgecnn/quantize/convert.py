@@ -46,7 +46,7 @@ from edgecnn.errors import ModelError, UserError
 from edgecnn.outputs import new_file_mode
 from edgecnn.quantize.calibration import CalibrationSet, load_calibration_set, representative_dataset
 from edgecnn.quantize.metadata_writer import embed_spec
-from edgecnn.runtime.backend import load_backend
+from edgecnn.runtime.backend import XNNPACK_NOTICE, load_backend
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.runtime.validate import ModelInfo, validate_model
 
@@ -65,7 +65,7 @@ SPEC_FILE = "spec.json"
 #: files): noise to a user. Errors (``E...``) still show.
 CONVERTER_NOTICE = re.compile(
     r"^fully_quantize: \d+, inference_type: \d+"
-    r"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
+    rf"|{XNNPACK_NOTICE.pattern}"
     r"|^[IW]\d{4} [\d:.]+ +\d+ (tf_tfl_flatbuffer_helpers|flatbuffer_export|quantize_model|"
     r"tf_saved_model_freeze_variables|tf_tfl_translate|reader|loader|mlir_graph_optimization_pass|"
     r"dump_mlir_util)\.cc:\d+\]"
