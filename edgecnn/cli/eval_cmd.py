@@ -116,11 +116,12 @@ def _evaluate_model(
 ) -> tuple[dict[str, Any], Any]:
     from edgecnn.cli._progress import progress_bar
     from edgecnn.data import load_split
-    from edgecnn.evaluation.evaluator import evaluate
+    from edgecnn.evaluation.evaluator import check_split_fits, evaluate
     from edgecnn.evaluation.predictor import load_predictor
 
     gt = load_split(data, split, skip_bad=skip_bad)
     predictor = load_predictor(model, batch_size=batch, spec_settings=spec_settings)
+    check_split_fits(gt, predictor.spec, str(data))  # names data.yaml; evaluate() cannot
     with progress_bar(f"eval {model.name}", len(gt)) as update:
         result = evaluate(predictor, gt, conf=conf, iou=iou, max_det=max_dets, progress=update)
     if save_results is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import edgecnn.cli.train_cmd  # noqa: F401  registers `train` until edgecnn.cli imports it
@@ -157,7 +158,8 @@ def test_detector_pr_curve_plot_in_both_modes(
         ([], "pass a MODEL file (.keras or .tflite) or --predictions FILE"),
         (["MODEL", "--predictions", "MODEL"], "not both"),
         (["NOSPEC"], "no spec.json next to the model"),
-        (["MODEL", "--data", "CLS"], "is a detect model but the val split is for classify"),
+        (["MODEL", "--data", "CLS"], "data.yaml: the model is a detect model but the val split is for"),
+        (["MODEL", "--data", "THREE"], "three.yaml: the model has 2 classes (circle, square) but the val"),
     ],
 )
 def test_eval_errors_are_one_line_exit_2(
@@ -165,7 +167,17 @@ def test_eval_errors_are_one_line_exit_2(
 ) -> None:
     nospec = tmp_path / "model.keras"
     nospec.write_bytes((trained_detector / "model.keras").read_bytes())
-    names = {"MODEL": str(trained_detector / "model.keras"), "NOSPEC": str(nospec), "CLS": str(cls_data)}
+    three = tmp_path / "three.yaml"  # the detector's data with a third class name
+    config = yaml.safe_load(det_data.read_text())
+    config["path"] = str(det_data.parent)
+    config["names"] = {**config["names"], 2: "extra"}
+    three.write_text(yaml.safe_dump(config))
+    names = {
+        "MODEL": str(trained_detector / "model.keras"),
+        "NOSPEC": str(nospec),
+        "CLS": str(cls_data),
+        "THREE": str(three),
+    }
     argv = [names.get(a, a) for a in args]
     if "--data" not in argv:
         argv += ["--data", str(det_data)]
