@@ -45,7 +45,15 @@ from edgecnn.quantize.convert import (
 )
 from edgecnn.quantize.debugger import layer_errors, worst_layers
 from edgecnn.quantize.metadata_writer import embed_spec
-from edgecnn.quantize.report import ProgressFactory, check_gate, compare_models, no_progress, write_report
+from edgecnn.quantize.report import (
+    REPORT_JSON,
+    REPORT_MD,
+    ProgressFactory,
+    check_gate,
+    compare_models,
+    no_progress,
+    write_report,
+)
 
 FLOAT_REFERENCE = "float.tflite"
 
@@ -123,6 +131,8 @@ def run_quantize(
     folder = Path(report_dir) if report_dir is not None else default_report_dir(out)
     if data is not None:
         check_output(folder, "--report", "dir", inputs)
+        for name in (FLOAT_REFERENCE, REPORT_JSON, REPORT_MD):  # replaced in there after the work
+            check_output(folder / name, "--report", "file", inputs)
     spec = load_run_spec(model_path)
     calibration = load_calibration_set(calib) if calib is not None and mode == "int8" else None
     if data is not None:  # fail on a bad dataset, or one the model does not fit, before the slow work

@@ -118,6 +118,22 @@ def test_bad_option_combinations(
     assert message in _one_error_line(result)
 
 
+@pytest.mark.parametrize("name", ["report.json", "report.md", "float.tflite"])
+def test_report_folder_that_cannot_take_the_report_is_refused_first(
+    fake_run: Path, run_cli: Callable[..., Any], tmp_path: Path, name: str
+) -> None:
+    # A folder where a report file goes would fail only after the conversion and the
+    # measurements; it is refused before the model is even read.
+    report = tmp_path / "report"
+    (report / name).mkdir(parents=True)
+    data = tmp_path / "data.yaml"
+    data.write_text("val: images\nnames: [a]\n")
+    args = ["--mode", "float", "--data", data, "--report", report, "--out", tmp_path / "m.tflite"]
+    result = run_cli("quantize", fake_run, *args)
+    assert result.exit_code == 2
+    assert f"--report {report / name}: is a directory, expected a file path" in _one_error_line(result)
+
+
 def test_bad_calibration_folder(fake_run: Path, run_cli: Callable[..., Any], tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = run_cli("quantize", fake_run, "--calib", tmp_path / "empty", "--out", tmp_path / "m.tflite")
