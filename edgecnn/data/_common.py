@@ -125,9 +125,17 @@ def place_image(src: Path, dst: Path, placed: dict[Path, Path]) -> None:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively, following symlinks, skipping hidden entries)."""
+    """Image files under ``folder`` (recursively, following symlinks, skipping hidden entries).
+
+    Raises:
+        DataError: a folder in there cannot be listed (its images would go missing unseen).
+    """
+
+    def unlistable(exc: OSError) -> None:
+        raise DataError(exc.filename or folder, f"cannot list the folder: {exc.strerror or exc}")
+
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unlistable, followlinks=True):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         found.extend(
             Path(dirpath, f)

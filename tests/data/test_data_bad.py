@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -487,6 +488,29 @@ def test_a_split_folder_that_cannot_be_listed(
         return listdir(self)
 
     monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(DataError, match="cannot list the folder: Permission denied") as info:
+        load_split(data_yaml, "train")
+    assert info.value.path == str(denied)
+
+
+@pytest.mark.parametrize("kind", ["folders", "yolo"])
+def test_a_folder_inside_a_split_that_cannot_be_listed(
+    make_dataset, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # os.walk skips what it cannot list unless told otherwise: the images there would be
+    # missing from the split without a word.
+    data_yaml = make_dataset(kind)
+    root = data_yaml.parent
+    train = [p for p in sorted(root.rglob("*.png")) if "train" in p.relative_to(root).parts]
+    denied = train[-1].parent
+    scandir = os.scandir
+
+    def guarded(path: Any = ".") -> Any:  # tests run as root, for whom chmod 000 denies nothing
+        if Path(path) == denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", guarded)
     with pytest.raises(DataError, match="cannot list the folder: Permission denied") as info:
         load_split(data_yaml, "train")
     assert info.value.path == str(denied)
