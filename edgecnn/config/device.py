@@ -228,6 +228,32 @@ class DeviceConfig(_Strict):
             return self.state_dir
         return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or ".")
 
+    def check_sinks_apart(self) -> None:
+        """Refuse sinks that would collide wherever the config runs: two ``http`` sinks on one
+        port, two sinks writing the same path as written, a sink writing the model, source or
+        labels path. Needs no file system, so ``edgecnn package`` checks a board's config with
+        it; :meth:`check_outputs` repeats the path part on the real files (links included).
+
+        Raises:
+            ConfigError: one line naming the key at fault.
+        """
+        taken: dict[str, str] = {}
+        for what, loc, value in self._inputs():
+            if isinstance(value, str | Path):
+                taken[os.path.normpath(value)] = f"{what} ({self.setting_name(*loc)})"
+        ports: dict[int, str] = {}
+        for i, sink in enumerate(self.sinks):
+            if getattr(sink, "type", None) == "http" and sink.port:
+                where = self.where("sinks", i, "port")
+                if sink.port in ports:
+                    raise ConfigError(f"{where}: port {sink.port} is taken by {ports[sink.port]}")
+                ports[sink.port] = f"the http sink {self.setting_name('sinks', i)}"
+        for i, path, _, where in self._sink_outputs():
+            key = os.path.normpath(path)
+            if key in taken:
+                raise ConfigError(f"{where}: {path} is also {taken[key]}; refusing to write to it")
+            taken[key] = f"the output of {self.setting_name('sinks', i)}"
+
     def check_outputs(self) -> None:
         """Refuse outputs that cannot work, before anything is written: a sink's file or
         folder below a file, a file that is a folder (or the reverse), an output that is the
@@ -238,32 +264,12 @@ class DeviceConfig(_Strict):
         Raises:
             ConfigError: one line naming the key (or flag) at fault.
         """
+        self.check_sinks_apart()
         taken: dict[tuple[object, ...], str] = {}  # file identity -> what it is, for messages
-        for what, loc, value in (
-            ("the model file", ("model", "path"), self.model.path),
-            ("the source file", ("source", "input"), getattr(self.source, "input", None)),
-            ("the labels file", ("model", "labels"), self.model.labels),
-        ):
+        for what, loc, value in self._inputs():
             if isinstance(value, str | Path) and Path(value).is_file():
                 taken[_identity(Path(value))] = f"{what} ({self.setting_name(*loc)})"
-        ports: dict[int, str] = {}
-        for i, sink in enumerate(self.sinks):
-            kind = getattr(sink, "type", None)
-            if kind == "http" and sink.port:
-                where = self.where("sinks", i, "port")
-                if sink.port in ports:
-                    raise ConfigError(f"{where}: port {sink.port} is taken by {ports[sink.port]}")
-                ports[sink.port] = f"the http sink {self.setting_name('sinks', i)}"
-                continue
-            if kind == "jsonl" and sink.path != "-":
-                path, is_dir, where = Path(sink.path), False, self.where("sinks", i, "path")
-            elif kind == "snapshots":
-                from edgecnn.sinks.snapshots import snapshot_directory
-
-                path, is_dir = snapshot_directory(sink, self.state_path), True
-                where = self.where("sinks", i, "directory") if sink.directory else self.where("sinks", i)
-            else:
-                continue
+        for i, path, is_dir, where in self._sink_outputs():
             problem = _unwritable(path, is_dir)
             if problem:
                 raise ConfigError(f"{where}: cannot write {path}: {problem}")
@@ -280,6 +286,28 @@ class DeviceConfig(_Strict):
             if identity in taken:
                 raise ConfigError(f"{where}: {path} is also {taken[identity]}; refusing to write to it")
             taken[identity] = f"the output of {self.setting_name('sinks', i)}"
+
+    def _inputs(self) -> list[tuple[str, tuple[str, str], object]]:
+        """``(what, key, value)`` of the files the daemon reads: model, source, labels."""
+        return [
+            ("the model file", ("model", "path"), self.model.path),
+            ("the source file", ("source", "input"), getattr(self.source, "input", None)),
+            ("the labels file", ("model", "labels"), self.model.labels),
+        ]
+
+    def _sink_outputs(self) -> list[tuple[int, Path, bool, str]]:
+        """``(sink index, path, is a folder, where it was set)`` of every sink that writes files."""
+        from edgecnn.sinks.snapshots import snapshot_directory
+
+        outputs = []
+        for i, sink in enumerate(self.sinks):
+            kind = getattr(sink, "type", None)
+            if kind == "jsonl" and sink.path != "-":
+                outputs.append((i, Path(sink.path), False, self.where("sinks", i, "path")))
+            elif kind == "snapshots":
+                where = self.where("sinks", i, "directory") if sink.directory else self.where("sinks", i)
+                outputs.append((i, snapshot_directory(sink, self.state_path), True, where))
+        return outputs
 
     def where(self, *loc: str | int) -> str:
         """Where a key was set, for messages: ``device.yaml:14: thresholds.person`` or ``--conf``."""

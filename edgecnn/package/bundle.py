@@ -165,7 +165,8 @@ def validate_config(text: str, source: str, model: Path | None = None) -> None:
     """Validate a device config with the daemon's schema (when this edgecnn has one), and with
     ``model`` given, as the daemon will resolve it against that model: its ``model:`` settings
     applied to the model's spec, and every label in ``thresholds``, ``iou`` and ``classes``
-    one the model has. (A config that fails here would make the service exit 2 on the board.)
+    one the model has; sinks must not collide (a port, a path). (A config that fails here
+    would make the service exit 2 on the board.)
 
     Raises:
         ConfigError, ModelError: one line naming the key at fault.
@@ -180,6 +181,7 @@ def validate_config(text: str, source: str, model: Path | None = None) -> None:
         path.write_text(text)
         try:
             device = load_device_config(path)
+            device.check_sinks_apart()
             if model is not None:
                 local = device.model_copy(update={"model": device.model.model_copy(update={"path": model})})
                 local.resolve(load_spec(local))

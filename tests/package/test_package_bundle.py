@@ -213,6 +213,39 @@ def test_cli_refuses_config_labels_the_model_lacks(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "  - {type: http, port: 8081}\n  - {type: http, port: 8081}\n",
+            ":13: sinks.2.port: port 8081 is taken by the http sink sinks.1",
+        ),
+        (
+            "  - {type: jsonl, path: /var/lib/edgecnn/../edgecnn/detections.jsonl}\n",
+            ":12: sinks.1.path: /var/lib/edgecnn/../edgecnn/detections.jsonl is also the output of "
+            "sinks.0; refusing to write to it",
+        ),
+        (
+            "  - {type: jsonl, path: /mnt/host/video.avi}\n",
+            ":12: sinks.1.path: /mnt/host/video.avi is also the source file (source.input); "
+            "refusing to write to it",
+        ),
+    ],
+    ids=["same port", "same file", "the source"],
+)
+def test_cli_refuses_config_sinks_that_collide(
+    tiny_detector: Path, tmp_path: Path, extra: str, message: str
+) -> None:
+    # Checked on the workstation without the board's files: the service would exit 2.
+    config = tmp_path / "device.yaml"
+    config.write_text(tinymodels.DEVICE_CONFIG + extra)
+    out = tmp_path / "dist"
+    result = _invoke(str(tiny_detector), "--target", "x86_64", "--config", str(config), "--out", str(out))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"edgecnn: error: {config}{message}"]
+    assert not out.exists()
+
+
 def test_cli_refuses_tflite_runtime_on_python_312(tiny_detector: Path, tmp_path: Path) -> None:
     result = _invoke(
         str(tiny_detector), "--runtime", "tflite-runtime", "--python", "3.12", "--out", str(tmp_path)
