@@ -18,6 +18,8 @@ report equals the report of its own results file.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,16 +62,23 @@ class Evaluation:
     metrics: DetectionMetrics | ClassificationMetrics
 
 
-def check_split_fits(split: Split, spec: ModelSpec, source: str | None = None) -> None:
-    """Refuse a split the model cannot be scored on: another task, or another number of classes.
+def check_split_fits(split: Split, spec: ModelSpec, source: str | None = None) -> list[int]:
+    """Refuse a split the model cannot be scored on, and map the model's classes to the split's.
+
+    The model's class ``i`` is the split's class with the same name when the two name the same
+    classes (in any order: a COCO export, a ``names:`` list written by hand); when the names
+    differ, class ``i`` is the split's class ``i``, with a warning (once per pair of lists).
 
     Args:
         split: the ground truth.
         spec: the model's spec.
         source: the data.yaml, named first in the message when given.
 
+    Returns:
+        For each model class, the index of the split class it is scored as.
+
     Raises:
-        UserError: what differs, in one line.
+        UserError: another task or another number of classes, in one line.
     """
     where = f"{source}: " if source else ""
     if split.task != spec.task:
@@ -81,13 +90,28 @@ def check_split_fits(split: Split, spec: ModelSpec, source: str | None = None) -
             f"{where}the model has {spec.num_classes} classes ({', '.join(spec.labels)}) but the "
             f"{split.name} split has {len(split.names)} ({', '.join(split.names)})"
         )
-    if list(split.names) != list(spec.labels):
-        import logging
+    labels, names = tuple(spec.labels), tuple(split.names)
+    if labels == names:
+        return list(range(len(names)))
+    if sorted(labels) == sorted(names) and len(set(names)) == len(names):
+        _note_names_differ(labels, names, "in another order; matching classes by name")
+        return [names.index(label) for label in labels]
+    _note_names_differ(labels, names, "scoring by class index")
+    return list(range(len(names)))
 
-        logging.getLogger(__name__).warning(
-            "class names differ between the model (%s) and the data (%s); scoring by class index",
-            ", ".join(spec.labels),
-            ", ".join(split.names),
+
+@functools.lru_cache(maxsize=16)
+def _note_names_differ(labels: tuple[str, ...], names: tuple[str, ...], outcome: str) -> None:
+    """Log once per pair of name lists (a command may check a split, then score two models)."""
+    logger = logging.getLogger(__name__)
+    if outcome.startswith("in another order"):
+        logger.info("the model and the data list the same classes %s", outcome)
+    else:
+        logger.warning(
+            "class names differ between the model (%s) and the data (%s); %s",
+            ", ".join(labels),
+            ", ".join(names),
+            outcome,
         )
 
 
@@ -132,12 +156,14 @@ def predict_results(
     Returns:
         Detection: ``[{image_id, category_id, bbox: [x, y, w, h], score}]`` in the images'
         own pixels; classification: ``[{image_id, category_id, score}]``, one per image.
-        Category ids are the split's (:attr:`Split.category_ids`).
+        Category ids are the split's (:attr:`Split.category_ids`); a model class goes to the
+        split's class of the same name when both list the same names (see
+        :func:`check_split_fits`).
     """
     spec = spec or predictor.spec
-    check_split_fits(split, spec)
+    # The split's category id of each model class (the same class by name when they can be).
+    categories = [split.category_ids[k] for k in check_split_fits(split, spec)]
     size = batch_size or predictor.batch_size or 1
-    categories = split.category_ids
     results: list[dict[str, Any]] = []
     done = 0
     for images, records, transforms in _batches(split, spec, size):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,46 @@ def test_keras_model_report_equals_scoring_its_own_results_file(
     assert set(entries[0]) == {"image_id", "category_id", "bbox", "score"}
     scored = _eval("--data", str(overfit_data), "--split", "train", "--predictions", str(results))
     assert scored == report
+
+
+def test_data_that_lists_the_classes_in_another_order_is_scored_by_name(
+    overfit_detector: Path, overfit_data: Path, tmp_path: Path
+) -> None:
+    # The same COCO files with names: [square, circle]: the reader maps categories by name, so
+    # the split's class 0 is now square. The model's circle must still be scored as circle.
+    swapped = tmp_path / "swapped.yaml"
+    config = yaml.safe_load(overfit_data.read_text())
+    config.update(path=str(overfit_data.parent), names={0: "square", 1: "circle"})
+    swapped.write_text(yaml.safe_dump(config))
+    model = str(overfit_detector / "model.keras")
+    report = _eval(model, "--data", str(overfit_data), "--split", "train")
+    reordered = _eval(model, "--data", str(swapped), "--split", "train")
+    assert report["map50"] > 0.5  # a real model: scoring circles as squares would show
+    assert reordered["map50"] == report["map50"] and reordered["map50_95"] == report["map50_95"]
+    assert reordered["per_class"]["circle"] == report["per_class"]["circle"]
+    assert reordered["per_class"]["square"] == report["per_class"]["square"]
+    assert list(reordered["per_class"]) == ["square", "circle"]
+
+
+def test_other_class_names_are_scored_by_index_with_one_warning(
+    overfit_detector: Path, overfit_data: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"  # a copy whose COCO categories and names are upper case
+    shutil.copytree(overfit_data.parent, root)
+    config = yaml.safe_load(overfit_data.read_text())
+    coco_path = root / config["train"]
+    coco = json.loads(coco_path.read_text())
+    for category in coco["categories"]:
+        category["name"] = category["name"].upper()
+    coco_path.write_text(json.dumps(coco))
+    renamed = root / "data.yaml"
+    renamed.write_text(yaml.safe_dump({**config, "names": {0: "CIRCLE", 1: "SQUARE"}}))
+    args = [str(overfit_detector / "model.keras"), "--data", str(renamed), "--split", "train", "--json"]
+    proc = subprocess.run([sys.executable, "-m", "edgecnn", "eval", *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if "class names differ" in ln]
+    assert len(warnings) == 1 and warnings[0].endswith("; scoring by class index"), proc.stderr
+    assert json.loads(proc.stdout)["map50"] > 0.5
 
 
 def test_metrics_json_is_the_eval_report_of_the_saved_model(trained_detector: Path, det_data: Path) -> None:
