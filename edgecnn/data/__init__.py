@@ -15,7 +15,7 @@ from edgecnn.data.config import DataConfig, load_data_config, write_data_yaml
 from edgecnn.data.detect import detect_format
 from edgecnn.data.folders import write_folders
 from edgecnn.data.imagesize import IMAGE_SUFFIXES, read_image_size
-from edgecnn.data.load import load_split, load_splits
+from edgecnn.data.load import check_splits_agree, load_split, load_splits
 from edgecnn.data.records import FORMATS, TASKS, Format, ImageRecord, Split, Task
 from edgecnn.data.voc import write_voc
 from edgecnn.data.writers import write_dataset, write_split
@@ -30,6 +30,7 @@ __all__ = [
     "ImageRecord",
     "Split",
     "Task",
+    "check_splits_agree",
     "detect_format",
     "label_path",
     "load_data_config",

@@ -15,6 +15,16 @@ from edgecnn.errors import DataError
 #: within the tolerance are clipped to the image.
 BOX_TOLERANCE_PX = 1.0
 
+#: Folders that operating systems and NAS boxes leave in datasets: never classes, never images
+#: (macOS zip archives add ``__MACOSX/`` with a ``._`` file per image; Synology adds ``@eaDir/``).
+#: Hidden folders (``.git``, ``.ipynb_checkpoints``) are skipped as well.
+JUNK_FOLDERS = frozenset({"__MACOSX", "@eaDir", "$RECYCLE.BIN", "System Volume Information"})
+
+
+def is_junk(name: str) -> bool:
+    """Whether a file or folder name is hidden or one of :data:`JUNK_FOLDERS`."""
+    return name.startswith(".") or name in JUNK_FOLDERS
+
 
 class Issues:
     """Raises bad-entry errors, or with ``skip_bad`` records them and lets the reader go on.
@@ -125,7 +135,8 @@ def place_image(src: Path, dst: Path, placed: dict[Path, Path]) -> None:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively, following symlinks, skipping hidden entries).
+    """Image files under ``folder`` (recursively, following symlinks, skipping hidden entries
+    and :data:`JUNK_FOLDERS`).
 
     Raises:
         DataError: a folder in there cannot be listed (its images would go missing unseen).
@@ -136,7 +147,7 @@ def list_images(folder: Path) -> list[Path]:
 
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unlistable, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        dirnames[:] = [d for d in dirnames if not is_junk(d)]
         found.extend(
             Path(dirpath, f)
             for f in filenames

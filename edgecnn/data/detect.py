@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgecnn.data._common import is_junk
 from edgecnn.data._files import path_kind
 from edgecnn.data.imagesize import is_image_file
 from edgecnn.data.records import Format
@@ -52,7 +53,7 @@ def detect_format(path: Path) -> Format:
     if (path / "images").is_dir() or path.name == "images" or (labels != path and labels.is_dir()):
         return "yolo"
     try:
-        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+        entries = [p for p in path.iterdir() if not is_junk(p.name)]
     except OSError as exc:
         raise DataError(path, f"cannot list the folder: {exc.strerror or exc}") from None
     files = [p for p in entries if path_kind(p) == "file"]

@@ -1,7 +1,9 @@
 """Classification as one sub-folder per class (``train/cat/1.jpg``): reader and writer.
 
 Class order is data.yaml ``names`` when given, else the sorted folder names. Images are
-found recursively inside each class folder; hidden files and folders are ignored.
+found recursively inside each class folder; hidden files and folders are ignored, and so are
+the folders operating systems leave behind (``__MACOSX``, ``@eaDir``; see
+:data:`~edgecnn.data._common.JUNK_FOLDERS`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgecnn.data._common import Issues, list_images, names_hint, place_image
+from edgecnn.data._common import Issues, is_junk, list_images, names_hint, place_image
 from edgecnn.data._files import path_kind
 from edgecnn.data.imagesize import read_image_size
 from edgecnn.data.records import ImageRecord
@@ -17,7 +19,7 @@ from edgecnn.errors import DataError
 
 
 def class_folders(root: Path) -> list[Path]:
-    """The non-hidden sub-folders of ``root``, sorted by name.
+    """The sub-folders of ``root`` that can be classes (not hidden, not junk), sorted by name.
 
     Raises:
         DataError: ``root`` cannot be listed (no permission).
@@ -26,7 +28,7 @@ def class_folders(root: Path) -> list[Path]:
         entries = list(root.iterdir())
     except OSError as exc:
         raise DataError(root, f"cannot list the folder: {exc.strerror or exc}") from None
-    folders = (p for p in entries if not p.name.startswith(".") and path_kind(p) == "folder")
+    folders = (p for p in entries if not is_junk(p.name) and path_kind(p) == "folder")
     return sorted(folders, key=lambda p: p.name)
 
 

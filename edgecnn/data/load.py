@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgecnn.data._common import Issues
 from edgecnn.data.coco import read_coco
 from edgecnn.data.config import DataConfig, load_data_config
 from edgecnn.data.detect import detect_format
-from edgecnn.data.folders import read_folders
+from edgecnn.data.folders import class_folders, read_folders
 from edgecnn.data.records import Split
 from edgecnn.data.voc import read_voc
 from edgecnn.data.yolo import read_yolo
@@ -52,6 +52,8 @@ def load_split(data_yaml: str | Path | DataConfig, split: str = "val", *, skip_b
         names = [f"class_{i}" for i in range(config.nc)]
     if names is None and fmt in ("yolo", "voc"):
         raise DataError(config.yaml_path, f"names is required for the {fmt} format")
+    if names is None and fmt == "folders":
+        names = _folder_names(config)
     issues = Issues(skip_bad)
     category_ids: list[int] = []
     if fmt == "coco":
@@ -88,16 +90,53 @@ def load_split(data_yaml: str | Path | DataConfig, split: str = "val", *, skip_b
     return Split(split, task, fmt, names, records, issues.skipped, category_ids, issues.dropped)
 
 
+def _folder_names(config: DataConfig) -> list[str]:
+    """Class names of a class-folders dataset without ``names``: the sorted class folders of
+    every split it sets, so that class ids agree between splits (an empty class folder in train
+    only, a class missing from test)."""
+    found: set[str] = set()
+    for split in config.splits():
+        try:
+            paths = config.split_paths(split)
+            if (config.format or detect_format(paths[0])) != "folders":
+                continue
+        except DataError:  # that split's own load reports it
+            continue
+        found.update(folder.name for path in paths if path.is_dir() for folder in class_folders(path))
+    return sorted(found)
+
+
+def check_splits_agree(splits: Mapping[str, Split], source: str | Path) -> None:
+    """Refuse splits that a model cannot be trained and scored on together.
+
+    Raises:
+        DataError: two splits differ in task or in class names (their order included).
+    """
+    first_name, first = next(iter(splits.items()))
+    for name, split in splits.items():
+        if split.task != first.task:
+            raise DataError(source, f"the {first_name} split is for {first.task} but {name} for {split.task}")
+        if split.names != first.names:
+            raise DataError(
+                source,
+                f"the {first_name} and {name} splits differ in classes: {', '.join(first.names)} vs "
+                f"{', '.join(split.names)}",
+            )
+
+
 def load_splits(
     data_yaml: str | Path | DataConfig, splits: Sequence[str] | None = None, *, skip_bad: bool = False
 ) -> dict[str, Split]:
     """Load several splits (default: every split data.yaml sets), e.g. to check a whole dataset.
 
     Raises:
-        DataError: as :func:`load_split`, or when no split is set.
+        DataError: as :func:`load_split`, when no split is set, or when the splits differ in
+            task or classes (:func:`check_splits_agree`; training would refuse them).
     """
     config = data_yaml if isinstance(data_yaml, DataConfig) else load_data_config(data_yaml)
     names = list(splits) if splits else config.splits()
     if not names:
         raise DataError(config.yaml_path, "no train, val or test split is set")
-    return {name: load_split(config, name, skip_bad=skip_bad) for name in names}
+    loaded = {name: load_split(config, name, skip_bad=skip_bad) for name in names}
+    check_splits_agree(loaded, config.yaml_path)
+    return loaded

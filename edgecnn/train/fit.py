@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgecnn import __version__
 from edgecnn.architectures import ModelInfo, get_model_info
-from edgecnn.data import Split, load_split
+from edgecnn.data import Split, check_splits_agree, load_split
 from edgecnn.errors import UserError
 from edgecnn.evaluation.predictor import SPEC_FILE
 from edgecnn.runtime.spec import ModelSpec
@@ -175,11 +175,7 @@ def _load_data(config: TrainConfig) -> tuple[Split, Split]:
     assert config.data is not None
     train_split = load_split(config.data, config.train_split, skip_bad=config.skip_bad)
     val_split = load_split(config.data, config.val_split, skip_bad=config.skip_bad)
-    if train_split.task != val_split.task or train_split.names != val_split.names:
-        raise UserError(
-            f"the {config.train_split} and {config.val_split} splits differ in task or classes "
-            f"({train_split.names} vs {val_split.names})"
-        )
+    check_splits_agree({config.train_split: train_split, config.val_split: val_split}, config.data)
     return train_split, val_split
 
 

@@ -16,6 +16,7 @@ from edgecnn.data import (
     detect_format,
     label_path,
     load_split,
+    load_splits,
     write_dataset,
 )
 from edgecnn.errors import DataError
@@ -268,6 +269,56 @@ def test_folders_class_order_follows_names_when_given(tmp_path: Path, write_imag
     split = load_split(tmp_path / "data.yaml", "train")
     assert [split.names[r.label] for r in split.records] == ["a_class", "b_class"]
     assert split.class_counts().tolist() == [1, 0, 1]
+
+
+def test_folders_ignore_what_macos_and_nas_boxes_leave_behind(tmp_path: Path, write_image) -> None:
+    # A zip made on a Mac holds __MACOSX/ with a "._" twin of every file; Synology adds @eaDir/.
+    write_image(tmp_path / "train" / "cat" / "1.png")
+    write_image(tmp_path / "train" / "__MACOSX" / "cat" / "._1.png")
+    write_image(tmp_path / "train" / "cat" / "@eaDir" / "1.png")
+    write_image(tmp_path / "yolo" / "images" / "2.png")
+    write_image(tmp_path / "yolo" / "images" / "__MACOSX" / "2.png")
+    (tmp_path / "data.yaml").write_text("train: train\nval: yolo/images\nformat: folders\n")
+    split = load_split(tmp_path / "data.yaml", "train")
+    assert split.names == ["cat"] and [r.path.name for r in split.records] == ["1.png"]
+    (tmp_path / "yolo.yaml").write_text("train: yolo/images\nnames: [cat]\n")
+    assert [r.path.parent.name for r in load_split(tmp_path / "yolo.yaml", "train").records] == ["images"]
+
+
+def test_folders_without_names_take_the_classes_of_every_split(tmp_path: Path, write_image) -> None:
+    # An empty class folder in train only, a class val lacks: ids must agree between splits.
+    write_image(tmp_path / "train" / "cat" / "1.png")
+    write_image(tmp_path / "train" / "dog" / "2.png")
+    (tmp_path / "train" / "empty").mkdir()
+    write_image(tmp_path / "val" / "dog" / "3.png")
+    write_image(tmp_path / "val" / "zebra" / "4.png")
+    (tmp_path / "data.yaml").write_text("train: train\nval: val\ntest: missing\n")
+    splits = load_splits(tmp_path / "data.yaml", ["train", "val"])
+    assert splits["train"].names == splits["val"].names == ["cat", "dog", "empty", "zebra"]
+    assert [r.label for r in splits["val"].records] == [1, 3]
+    assert splits["train"].class_counts().tolist() == [1, 1, 0, 0]
+
+
+def test_splits_that_differ_in_classes_are_refused_as_training_would(tmp_path: Path, write_image) -> None:
+    for split, names in (("train", ["cat", "dog"]), ("val", ["dog", "cat"])):
+        write_image(tmp_path / f"{split}.png")
+        categories = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
+        images = [{"id": 1, "file_name": f"{split}.png", "width": 64, "height": 48}]
+        coco = {"images": images, "annotations": [], "categories": categories}
+        (tmp_path / f"{split}.json").write_text(json.dumps(coco))
+    data = tmp_path / "data.yaml"
+    data.write_text("train: train.json\nval: val.json\n")
+    message = f"{data}: the train and val splits differ in classes: cat, dog vs dog, cat"
+    with pytest.raises(DataError) as info:
+        load_splits(data)
+    assert str(info.value) == message
+    assert load_splits(data, ["val"])["val"].names == ["dog", "cat"]  # one split alone is fine
+    from edgecnn.train.config import TrainConfig
+    from edgecnn.train.fit import _load_data  # imports no TensorFlow
+
+    with pytest.raises(DataError) as info:
+        _load_data(TrainConfig(data=data, model="lenet"))
+    assert str(info.value) == message
 
 
 def test_detect_format_rules(tmp_path: Path, write_image) -> None:
