@@ -7,11 +7,14 @@ splits. :func:`split_dataset` reads a data.yaml, splits and writes the new datas
 
 The method is iterative stratification (Sechidis, Tsoumakas and Vlahavas, 2011), which
 handles images holding several classes (detection: the set of classes in the image;
-classification: the image's label): classes are taken rarest first, and each image of the
-class goes to the split that still lacks the class, else to the split that most wants
-images of that class (its share of the class minus what it has), never to a split already
-full. Images without boxes fill the remaining places. The image order is shuffled once
-with ``seed``, so the same seed gives the same split.
+classification: the image's label): classes are taken rarest first. A class's remaining
+images are shared out by a quota per split (:func:`_class_quota`): a split that still lacks
+the class gets one first, the others their share rounded down, and the leftover images go
+where rounding up stays within one image of the share and the classes still to come leave
+room, so that no split takes every class's rounding (which pushed the last classes far from
+their shares). No split is filled past its size. Images without boxes fill the remaining
+places. The image order is shuffled once with ``seed``, so the same seed gives the same
+split.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ def stratified_split(
     wanted = np.outer(fractions, [len(images) for images in per_class])  # (splits, classes)
     have = np.zeros_like(wanted, dtype=np.int64)
     assigned = np.full(len(records), -1, np.int64)
+    labelled = np.array([bool(found) for found in labels])
 
     def assign(i: int, s: int) -> None:
         assigned[i] = s
@@ -118,19 +122,64 @@ def stratified_split(
         if not open_classes:
             break
         c = min(open_classes, key=lambda k: (left[k], k))
+        # What the later classes leave of each split: their wants, scaled to the images they
+        # still hold (an image with several classes counts once).
+        later_wants = wanted[:, [k for k in open_classes if k != c]].clip(min=0).sum(axis=1)
+        unassigned = (assigned < 0) & labelled
+        unassigned[per_class[c]] = False
+        later_images = int(unassigned.sum())
+        if later_wants.sum() > 0:
+            later_wants *= later_images / later_wants.sum()
+        room = capacity - later_wants
+        quota = _class_quota(left[c], wanted[:, c], room, have[:, c] == 0, capacity)
         for i in per_class[c].tolist():
             if assigned[i] >= 0:
                 continue
-            eligible = capacity > 0
-            lacking = eligible & (have[:, c] == 0)
-            candidates = np.flatnonzero(lacking if lacking.any() else eligible)
-            assign(i, int(max(candidates, key=lambda s: (wanted[s, c], capacity[s], -s))))
+            open_quota = (quota > 0) & (capacity > 0)
+            candidates = np.flatnonzero(open_quota if open_quota.any() else capacity > 0)
+            s = int(max(candidates, key=lambda k: (quota[k], wanted[k, c], -k)))
+            quota[s] -= 1
+            assign(i, s)
     for i in order:  # images without a class
         if assigned[i] < 0:
             assign(int(i), int(np.argmax(capacity)))
     return {
         name: [r for r, s in zip(records, assigned, strict=True) if s == k] for k, name in enumerate(names)
     }
+
+
+def _class_quota(
+    n: int, wanted: np.ndarray, room: np.ndarray, lacking: np.ndarray, capacity: np.ndarray
+) -> np.ndarray:
+    """How many of a class's ``n`` remaining images each split gets.
+
+    Each split's share of the class (``wanted``, rescaled to ``n``) rounded down, then the
+    remaining images one each to the splits with the most ``room`` beyond their rounded share
+    (``room`` is the split's capacity less what the classes still to come want of it): rounding
+    up where the later classes leave space keeps every class within one image of its share and
+    the splits at their sizes, instead of one split taking every class's rounding. A split
+    still ``lacking`` the class gets one image first, when there are enough; no split gets more
+    than its ``capacity``.
+    """
+    share = wanted.clip(min=0)
+    share = share * (n / share.sum()) if share.sum() > 0 else capacity * (n / max(capacity.sum(), 1))
+    quota = np.minimum(np.floor(share + 1e-9).astype(np.int64), capacity)
+    if lacking.sum() <= n:
+        quota = np.where(lacking & (quota == 0) & (capacity > 0), 1, quota)
+    while quota.sum() > n:  # the lacking splits took images from the largest quotas
+        quota[int(np.argmax(np.where(lacking, -1, quota)))] -= 1
+    while quota.sum() < n:
+        free = quota < capacity
+        if not free.any():
+            break
+        below = free & (quota < np.ceil(share - 1e-9))  # rounding up keeps these within one
+        pick = below if below.any() else free
+        spare = pick & (room - quota >= 1)  # later classes leave this split an image to spare
+        if spare.any():
+            quota[int(np.argmax(np.where(spare, share - quota, -np.inf)))] += 1
+        else:
+            quota[int(np.argmax(np.where(pick, room - share, -np.inf)))] += 1
+    return quota
 
 
 def _labels(record: ImageRecord, task: Task) -> list[int]:

@@ -89,6 +89,27 @@ def test_classification_stratifies_on_the_label() -> None:
         assert np.abs(np.array(counts[name]) - np.array([50, 30, 10, 3]) * ratio).max() <= 1, counts
 
 
+@pytest.mark.parametrize(
+    ("sizes", "ratios"),
+    [
+        ([12, 12, 12, 12], (0.7, 0.2, 0.1)),  # equal classes: each used to round into train
+        ([20] * 7, (0.7, 0.2, 0.1)),
+        ([25, 31, 17, 40, 12], (0.6, 0.2, 0.2)),
+        ([33, 18, 27], (0.8, 0.2)),
+    ],
+)
+def test_every_class_keeps_its_share_in_every_split(sizes: list[int], ratios: tuple[float, ...]) -> None:
+    labels = [c for c, n in enumerate(sizes) for _ in range(n)]
+    pool = [ImageRecord(Path(f"{i}.png"), i + 1, 8, 8, label=label) for i, label in enumerate(labels)]
+    for seed in range(3):
+        parts = stratified_split(pool, "classify", len(sizes), ratios, seed=seed)
+        for (name, records), ratio in zip(parts.items(), ratios, strict=True):
+            counts = np.bincount([r.label for r in records], minlength=len(sizes))
+            deviation = np.abs(counts - np.array(sizes) * ratio)
+            assert deviation.max() < 1, (seed, name, counts.tolist())
+            assert abs(len(records) - len(pool) * ratio) < 1
+
+
 def test_split_counts_and_ratios() -> None:
     assert split_counts(10, [0.7, 0.2, 0.1]) == [7, 2, 1]
     assert split_counts(11, [0.7, 0.2, 0.1]) == [8, 2, 1]
