@@ -317,6 +317,7 @@ class Daemon:
                 },
                 detections=detections,
                 image=full if full is not None else job.frame.image,
+                file=job.frame.path,
             )
             self.stats.record(result)
             for name, sink in self.sinks:

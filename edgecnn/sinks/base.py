@@ -55,6 +55,7 @@ class FrameResult:
         latency_ms: ``{"pre": .., "infer": .., "post": ..}`` milliseconds.
         detections: the kept detections, best first.
         image: the BGR source frame (for preview / snapshot sinks; never serialised).
+        file: the image file of the frame when the source is a folder or glob of images.
     """
 
     ts: str
@@ -64,10 +65,12 @@ class FrameResult:
     latency_ms: dict[str, float]
     detections: tuple[Detection, ...]
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    file: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        """The JSON-lines record (the documented schema, without the image)."""
-        return {
+        """The JSON-lines record (the documented schema, without the image); ``file`` only
+        for frames read from image files."""
+        record = {
             "ts": self.ts,
             "frame": self.frame,
             "source": self.source,
@@ -75,6 +78,9 @@ class FrameResult:
             "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
             "detections": [d.to_dict() for d in self.detections],
         }
+        if self.file is not None:
+            record["file"] = self.file
+        return record
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,14 @@ class Frame:
         index: the source's own frame counter (0, 1, ...; restarts when the source is re-created).
         full: the same scene at a higher resolution (picamera2's main stream), or None.
             When given, boxes are reported in its pixels and sinks get it as the image.
+        path: the image file the frame was read from (folders and globs of images), else None.
     """
 
     image: np.ndarray = field(repr=False)
     ts: float
     index: int = 0
     full: np.ndarray | None = field(default=None, repr=False)
+    path: str | None = None
 
 
 class SourceError(EdgecnnError):

@@ -19,6 +19,7 @@ a camera or stream that does not answer is an outage, retried.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 import time
@@ -35,6 +36,8 @@ from edgecnn.sources.base import EndOfStream, Frame, Source, SourceError, Source
 if TYPE_CHECKING:  # OpenCV and numpy load when a source opens: configs validate without them
     import cv2
     import numpy as np
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 Kind = Literal["device", "stream", "images", "file"]
@@ -154,6 +157,7 @@ class OpenCVSource(Source):
         self.live = self.kind in ("device", "stream")
         self._cap: cv2.VideoCapture | None = None
         self._files: list[str] = []
+        self._unreadable: set[str] = set()  # files already reported as skipped
         self._next = 0
         self._count = 0
         self._due = 0.0
@@ -235,8 +239,12 @@ class OpenCVSource(Source):
             if self._due > now:
                 time.sleep(self._due - now)
             self._due = max(now, self._due) + 1.0 / self.config.fps
-        image = self._read_images() if self.kind == "images" else self._read_capture()
-        frame = Frame(image=image, ts=time.time(), index=self._count)
+        path = None
+        if self.kind == "images":
+            image, path = self._read_images()
+        else:
+            image = self._read_capture()
+        frame = Frame(image=image, ts=time.time(), index=self._count, path=path)
         self._count += 1
         return frame
 
@@ -257,7 +265,7 @@ class OpenCVSource(Source):
                 return image
         raise SourceError(f"no frame from {self.name}")
 
-    def _read_images(self) -> np.ndarray:
+    def _read_images(self) -> tuple[np.ndarray, str]:
         import cv2
 
         for _ in range(len(self._files)):
@@ -269,7 +277,10 @@ class OpenCVSource(Source):
             self._next += 1
             image = cv2.imread(path, cv2.IMREAD_COLOR)
             if image is not None:
-                return image
+                return image, path
+            if path not in self._unreadable:  # once per file, also when looping
+                self._unreadable.add(path)
+                log.warning("skipping %s: not an image OpenCV can decode", path)
         raise SourceError(f"no readable image in {self.name}")
 
     def stop(self) -> None:

@@ -75,6 +75,23 @@ def test_detector_records_follow_the_schema_with_boxes_in_frame_pixels(
         assert det["box"] == pytest.approx([float(v) for v in box], abs=0.006)
 
 
+def test_records_of_an_image_folder_name_their_file_and_skipped_files_are_named(
+    tiny_models: dict[str, Path], video_file: Path, tmp_path: Path, cli: Callable[..., Any], jsonl: Any
+) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.jpg"), _frame(video_file, i))
+    (folder / "1b.jpg").write_text("a text file named .jpg")
+    out = tmp_path / "out.jsonl"
+    proc = cli("run", "--model", str(tiny_models["det"]), "--source", str(folder), "--jsonl", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = jsonl(out)
+    assert [r["file"] for r in records] == [str(folder / f"{i}.jpg") for i in range(3)]
+    assert [r["frame"] for r in records] == [1, 2, 3]
+    assert f"skipping {folder / '1b.jpg'}: not an image OpenCV can decode" in proc.stderr
+
+
 def test_classifier_gives_top_k_labels(
     tiny_models: dict[str, Path],
     video_file: Path,

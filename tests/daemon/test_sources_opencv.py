@@ -44,13 +44,24 @@ def test_video_file_ends_or_loops(video_file: Path) -> None:
     assert np.array_equal(looped[12], frames[0])
 
 
-def test_image_folder_and_glob_in_sorted_order_skipping_unreadable(tmp_path: Path) -> None:
+def test_image_folder_and_glob_in_sorted_order_skipping_unreadable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     for i in (2, 0, 1):
         cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((8, 8, 3), i * 50, np.uint8))
     (tmp_path / "f1b.png").write_bytes(b"not a png")
     (tmp_path / "notes.txt").write_text("ignored")
     frames = _all_frames(_source(input=str(tmp_path)))
     assert [int(f[0, 0, 0]) for f in frames] == [0, 50, 100]
+    # The skipped file is named, once, even when the folder plays in a loop.
+    skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert skipped == [f"skipping {tmp_path / 'f1b.png'}: not an image OpenCV can decode"]
+    caplog.clear()
+    src = _source(input=str(tmp_path), loop=True)
+    with src:
+        paths = [src.read().path for _ in range(7)]
+    assert [Path(p).name for p in paths] == ["f0.png", "f1.png", "f2.png"] * 2 + ["f0.png"]
+    assert sum("skipping" in r.getMessage() for r in caplog.records) == 1
     frames = _all_frames(_source(input=str(tmp_path / "f[01].png")))
     assert [int(f[0, 0, 0]) for f in frames] == [0, 50]
 
