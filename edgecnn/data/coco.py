@@ -4,8 +4,10 @@ Image ids are the file's own. An image's ``file_name`` is looked up, in order, n
 JSON file, in ``images/`` beside it, in the folder above, in ``images/`` there, and in the
 folder named after the JSON file's split (``annotations/instances_val2017.json`` ->
 ``val2017/`` or ``images/val2017/``, the official COCO and the Ultralytics layouts).
-Backslashes count as ``/``; an absolute name that does not exist (a path on the labelling
-machine) is looked up by its file name.
+Backslashes count as ``/``; a name that is not found (a path on the labelling machine, such
+as ``C:\\work\\images\\val\\cat\\1.jpg``) is looked up by ever shorter tails of it
+(``images/val/cat/1.jpg``, ... ``1.jpg``), each also in Unicode's composed and decomposed
+forms (macOS writes ``é`` in file names as ``e`` and an accent).
 
 Categories are matched to data.yaml ``names`` by name; without ``names`` the classes are
 the categories sorted by id (leaving out an unused category that is only the supercategory of
@@ -24,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from unicodedata import normalize
 
 from edgecnn.data._common import (
     DROPPED,
@@ -197,16 +200,24 @@ class _ImageFinder:
         self.folders = list(dict.fromkeys(candidates))
 
     def find(self, file_name: str) -> Path | None:
+        """The image file, or None.
+
+        ``file_name`` as written, then (a path on the labelling machine: ``C:\\data\\images\\
+        val\\cat\\1.jpg``, ``/home/me/project/images/1.jpg``) ever shorter tails of it, each
+        also in Unicode's composed and decomposed forms (macOS writes file names decomposed).
+        """
         file_name = file_name.replace("\\", "/")  # written on Windows (Label Studio, scripts)
-        if Path(file_name).is_absolute():
-            if path_kind(file_name) == "file":
-                return abspath(file_name)
-            file_name = Path(file_name).name  # a path on the labelling machine: try the name here
-        for i, folder in enumerate(self.folders):
-            candidate = folder / file_name
-            if path_kind(candidate) == "file":
-                self.folders.insert(0, self.folders.pop(i))
-                return abspath(candidate)
+        if Path(file_name).is_absolute() and path_kind(file_name) == "file":
+            return abspath(file_name)
+        parts = [p for p in file_name.split("/") if p and p != "." and not p.endswith(":")]
+        for start in range(len(parts)):
+            tail = "/".join(parts[start:])
+            for name in dict.fromkeys((tail, normalize("NFC", tail), normalize("NFD", tail))):
+                for i, folder in enumerate(self.folders):
+                    candidate = folder / name
+                    if path_kind(candidate) == "file":
+                        self.folders.insert(0, self.folders.pop(i))
+                        return abspath(candidate)
         return None
 
 

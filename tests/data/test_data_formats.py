@@ -161,6 +161,29 @@ def test_coco_images_are_found_in_common_export_layouts(
     assert load_split(tmp_path / "data.yaml").records[0].path == image
 
 
+@pytest.mark.parametrize(
+    ("file_name", "on_disk"),
+    [
+        ("C:\\Users\\me\\export\\images\\val\\cat\\0001.png", "images/val/cat/0001.png"),
+        ("/home/me/export/images/val/0001.png", "images/val/0001.png"),
+        ("images/val/0001.png", "val/0001.png"),
+        ("caf\u00e9.png", "cafe\u0301.png"),  # composed in the JSON, decomposed on disk (macOS)
+        ("cafe\u0301.png", "caf\u00e9.png"),
+    ],
+    ids=["windows path", "posix path elsewhere", "extra folder", "nfc vs nfd", "nfd vs nfc"],
+)
+def test_coco_file_names_from_other_machines_are_found(
+    tmp_path: Path, write_image, file_name: str, on_disk: str
+) -> None:
+    image = write_image(tmp_path / on_disk)
+    write_image(tmp_path / "0001.png", seed=1)  # a decoy with the same name, less deep
+    images = [{"id": 1, "file_name": file_name}]
+    doc = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "x"}]}
+    (tmp_path / "ann.json").write_text(json.dumps(doc))
+    (tmp_path / "data.yaml").write_text("val: ann.json\n")
+    assert load_split(tmp_path / "data.yaml").records[0].path == image
+
+
 def test_yolo_label_path_rule() -> None:
     assert label_path(Path("/d/images/train/a.b.jpg")) == Path("/d/labels/train/a.b.txt")
     # The last "images" folder is the one replaced.
