@@ -473,44 +473,44 @@ def test_file_names_the_system_refuses_are_not_found(make_dataset) -> None:
     assert load_split(data_yaml, "train").records[0].path.name == "a.png"
 
 
-@pytest.mark.parametrize("fmt", ["", "format: folders\n"], ids=["detected", "format set"])
-def test_a_split_folder_that_cannot_be_listed(
-    make_dataset, monkeypatch: pytest.MonkeyPatch, fmt: str
-) -> None:
-    data_yaml = make_dataset("folders")
-    data_yaml.write_text(data_yaml.read_text() + fmt)
-    denied = data_yaml.parent / "train"
-    listdir = Path.iterdir
+def _deny_listing(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, denied: Path) -> None:
+    """Make ``owner.name`` (a listing function) fail on ``denied`` as chmod 000 would: tests run
+    as root, for whom permission bits deny nothing."""
+    real = getattr(owner, name)
 
-    def iterdir(self: Path):  # tests run as root, for whom chmod 000 denies nothing
-        if self == denied:
-            raise PermissionError(13, "Permission denied", str(self))
-        return listdir(self)
-
-    monkeypatch.setattr(Path, "iterdir", iterdir)
-    with pytest.raises(DataError, match="cannot list the folder: Permission denied") as info:
-        load_split(data_yaml, "train")
-    assert info.value.path == str(denied)
-
-
-@pytest.mark.parametrize("kind", ["folders", "yolo"])
-def test_a_folder_inside_a_split_that_cannot_be_listed(
-    make_dataset, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:
-    # os.walk skips what it cannot list unless told otherwise: the images there would be
-    # missing from the split without a word.
-    data_yaml = make_dataset(kind)
-    root = data_yaml.parent
-    train = [p for p in sorted(root.rglob("*.png")) if "train" in p.relative_to(root).parts]
-    denied = train[-1].parent
-    scandir = os.scandir
-
-    def guarded(path: Any = ".") -> Any:  # tests run as root, for whom chmod 000 denies nothing
+    def guarded(path: Any = ".") -> Any:
         if Path(path) == denied:
             raise PermissionError(13, "Permission denied", str(path))
-        return scandir(path)
+        return real(path)
 
-    monkeypatch.setattr(os, "scandir", guarded)
+    monkeypatch.setattr(owner, name, guarded)
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "inside"),
+    [
+        ("folders", "", False),
+        ("folders", "format: folders\n", False),
+        ("folders", "", True),
+        ("yolo", "", True),
+    ],
+    ids=["split detected", "split format set", "class folder", "yolo images folder"],
+)
+def test_a_folder_that_cannot_be_listed_is_an_error_naming_it(
+    make_dataset, monkeypatch: pytest.MonkeyPatch, kind: str, extra: str, inside: bool
+) -> None:
+    # Inside a split, os.walk skips what it cannot list unless told otherwise: the images there
+    # would be missing from the split without a word.
+    data_yaml = make_dataset(kind)
+    data_yaml.write_text(data_yaml.read_text() + extra)
+    root = data_yaml.parent
+    if inside:
+        train = [p for p in sorted(root.rglob("*.png")) if "train" in p.relative_to(root).parts]
+        denied = train[-1].parent
+        _deny_listing(monkeypatch, os, "scandir", denied)
+    else:
+        denied = root / "train"
+        _deny_listing(monkeypatch, Path, "iterdir", denied)
     with pytest.raises(DataError, match="cannot list the folder: Permission denied") as info:
         load_split(data_yaml, "train")
     assert info.value.path == str(denied)
