@@ -336,6 +336,9 @@ class DeviceConfig(_Strict):
 
         thresholds, iou = self.thresholds or {}, self.iou or {}
         classes = tuple(class_id(n, "classes", i) for i, n in enumerate(self.classes)) or None
+        for i, sink in enumerate(self.sinks):  # a snapshot trigger the model never gives: no snapshot, ever
+            for k, name in enumerate(getattr(sink, "labels", None) or ()):
+                class_id(name, "sinks", i, "labels", k)
         return PostSettings(
             task=spec.task,
             conf=thresholds.get("default", spec.thresholds.conf),

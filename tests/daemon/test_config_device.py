@@ -124,13 +124,14 @@ def test_thresholds_default_to_the_models_and_override_per_class(config_file: Ca
         ("thresholds: {persn: 0.5}\n", 6, "thresholds.persn"),
         ("iou:\n  default: 0.5\n  cat: 0.5\n", 8, "iou.cat"),
         ("classes:\n  - person\n  - horse\n", 8, "classes.1"),
+        ("sinks:\n  - type: snapshots\n    labels: [car, persn]\n", 8, "sinks.0.labels.1"),
     ],
 )
 def test_unknown_labels_are_named(config_file: Callable[..., Path], extra: str, line: int, key: str) -> None:
     config = load_device_config(config_file(BASE + extra))
     with pytest.raises(ConfigError) as info:
         config.resolve(SPEC)
-    name = key.split(".")[1] if not key.startswith("classes") else "horse"
+    name = {"classes.1": "horse", "sinks.0.labels.1": "persn"}.get(key, key.split(".")[-1])
     assert str(info.value) == (
         f"{config_file('', 'x').parent / 'device.yaml'}:{line}: {key}: unknown label {name!r}; "
         "the model's labels: person, car, dog"
