@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import operator
 import os
+import re
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -471,8 +472,18 @@ def config_error(exc: ValidationError, origin: _Origin) -> ConfigError:
     return ConfigError(f"{origin.describe(first['loc'])}: {_message(first)}{more}")
 
 
-def load_device_config(path: str | Path) -> DeviceConfig:
+def load_device_config(
+    path: str | Path, *, unset_variables: Literal["error", "keep"] = "error"
+) -> DeviceConfig:
     """Read and validate a device config file.
+
+    ``${NAME}`` in a value is the environment variable ``NAME``, and ``~/`` at the start of a
+    path is the home folder (see :func:`_expand`).
+
+    Args:
+        path: the YAML file.
+        unset_variables: ``keep`` leaves ``${NAME}`` of an unset variable as written (``edgecnn
+            package`` checks a board's config on a workstation without the board's environment).
 
     Raises:
         ConfigError: the file is missing or unreadable, not YAML, not a mapping, or invalid
@@ -503,12 +514,50 @@ def load_device_config(path: str | Path) -> DeviceConfig:
     if root is None or not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings (model:, source:, sinks: ...)")
     origin = _YamlOrigin(source, root)
+    data = _expand(data, (), origin, unset_variables == "keep")
     try:
         config = DeviceConfig.model_validate(data)
     except ValidationError as exc:
         raise config_error(exc, origin) from None
     config._origin = origin
     return config
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Keys whose values are file or folder paths: a leading ``~/`` there is the user's home.
+_PATH_KEYS = frozenset(
+    {"path", "input", "labels", "directory", "state_dir", "ca_file", "cert_file", "key_file"}
+)
+
+
+def _expand(value: Any, loc: tuple[str | int, ...], origin: _YamlOrigin, keep_unset: bool = False) -> Any:
+    """``${NAME}`` in any string from the environment (secrets from systemd's
+    ``EnvironmentFile=`` or ``LoadCredential=``, not from the file), and ``~/`` at the start
+    of a path key from the home folder.
+
+    Raises:
+        ConfigError: ``${NAME}`` of a variable that is not set, naming the line and key.
+    """
+    if isinstance(value, dict):
+        return {k: _expand(v, (*loc, k), origin, keep_unset) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*loc, i), origin, keep_unset) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def variable(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            if keep_unset:
+                return match.group(0)
+            raise ConfigError(f"{origin.describe(loc)}: environment variable {name} is not set")
+        return os.environ[name]
+
+    if "${" in value:
+        value = _ENV_REFERENCE.sub(variable, value)
+    if loc and loc[-1] in _PATH_KEYS and (value == "~" or value.startswith("~/")):
+        value = os.path.expanduser(value)
+    return value
 
 
 #: which flag of ``edgecnn run`` sets which key, for messages

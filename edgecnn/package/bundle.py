@@ -180,7 +180,7 @@ def validate_config(text: str, source: str, model: Path | None = None) -> None:
         path = Path(tmp) / "device.yaml"
         path.write_text(text)
         try:
-            device = load_device_config(path)
+            device = load_device_config(path, unset_variables="keep")  # set on the board, not here
             device.check_sinks_apart()
             if model is not None:
                 local = device.model_copy(update={"model": device.model.model_copy(update={"path": model})})

@@ -138,6 +138,32 @@ def test_unknown_labels_are_named(config_file: Callable[..., Path], extra: str, 
     )
 
 
+def test_environment_variables_and_home_in_values(
+    config_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Secrets from systemd's EnvironmentFile=, not from the file; ~/ in paths is the home folder.
+    monkeypatch.setenv("MQTT_PASSWORD", "s3cret")
+    monkeypatch.setenv("OUT", str(tmp_path))
+    monkeypatch.setenv("HOME", "/home/pi")
+    text = BASE.replace("path: m.tflite", "path: ~/models/m.tflite") + (
+        "sinks:\n"
+        "  - {type: mqtt, host: localhost, username: cam, password: '${MQTT_PASSWORD}'}\n"
+        "  - {type: jsonl, path: '${OUT}/d.jsonl'}\n"
+        "  - {type: snapshots, directory: ~/snaps, labels: ['~/x']}\n"
+    )
+    config = load_device_config(config_file(text))
+    assert config.model.path == Path("/home/pi/models/m.tflite")
+    mqtt, jsonl, snapshots = config.sinks
+    assert mqtt.password.get_secret_value() == "s3cret" and jsonl.path == f"{tmp_path}/d.jsonl"
+    assert snapshots.directory == Path("/home/pi/snaps") and snapshots.labels == ["~/x"]  # a label, no path
+    monkeypatch.delenv("MQTT_PASSWORD")
+    with pytest.raises(ConfigError) as info:
+        load_device_config(config_file(text))
+    assert str(info.value).endswith(":7: sinks.0.password: environment variable MQTT_PASSWORD is not set")
+    kept = load_device_config(config_file(text), unset_variables="keep")  # what package checks
+    assert kept.sinks[0].password.get_secret_value() == "${MQTT_PASSWORD}"
+
+
 def test_per_class_iou_needs_class_aware_nms(config_file: Callable[..., Path]) -> None:
     assert "per-class iou values need agnostic: false" in _error(
         config_file, BASE + "agnostic: true\niou: {car: 0.3}\n"
