@@ -19,6 +19,7 @@ Never imports TensorFlow, numpy or OpenCV itself.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from edgecnn.config.device import DeviceConfig, PostSettings
@@ -47,6 +48,21 @@ def load_spec(config: DeviceConfig) -> ModelSpec:
         raise ConfigError(f"{where}: {exc.source} has no edgecnn metadata: {ask}") from None
 
 
+def _check_input_files(config: DeviceConfig) -> None:
+    """Refuse a model or video file that does not exist, naming the key (or flag) that set it
+    and, for a relative path, the working directory it was looked for in.
+
+    Raises:
+        ConfigError: one line.
+    """
+    video = getattr(config.source, "input", None) if getattr(config.source, "kind", None) == "file" else None
+    for loc, value in ((("model", "path"), config.model.path), (("source", "input"), video)):
+        if value is None or os.path.exists(value):
+            continue
+        where = f" (relative to the working directory {os.getcwd()})" if not os.path.isabs(value) else ""
+        raise ConfigError(f"{config.where(*loc)}: {value}: no such file{where}")
+
+
 @dataclass(frozen=True)
 class Preflight:
     """What start-up knows before the heavy imports.
@@ -72,6 +88,7 @@ def start_up(config: DeviceConfig) -> Preflight:
         ModelError: the file is missing, no TFLite model, or its metadata does not fit it.
     """
     config.check_outputs()
+    _check_input_files(config)
     spec = load_spec(config)
     settings = config.resolve(spec)
     check = start_model_check(

@@ -221,7 +221,10 @@ def test_flag_errors_exit_2_with_one_line(tiny_models: dict[str, Path], video_fi
     )
     assert line == "edgecnn: error: --conf: Input should be less than or equal to 1"
     line = _one_line_error(cli("run", "--model", str(tiny_models["det"]), "--source", "nope.mp4"))
-    assert line == "edgecnn: error: source input 'nope.mp4': no such file"
+    relative = f"(relative to the working directory {os.getcwd()})"
+    assert line == f"edgecnn: error: --source: nope.mp4: no such file {relative}"
+    line = _one_line_error(cli("run", "--model", "/nope/m.tflite", "--source", str(video_file)))
+    assert line == "edgecnn: error: --model: /nope/m.tflite: no such file"
     assert "pass --config FILE" in _one_line_error(cli("run", "--source", "0"))
 
 
