@@ -452,6 +452,12 @@ def _message(error: Mapping[str, Any]) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "extra_forbidden":
         return "unknown key"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):  # pydantic names its classes here
+        got = error.get("input")
+        if got is None:
+            return "expected keys indented under it, found none (check the indentation)"
+        shown = repr(got) if isinstance(got, str | int | float | bool) else f"a {type(got).__name__}"
+        return f"expected keys indented under it (key: value lines), found {shown}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = ctx.get("tag")
         expected = ctx.get("expected_tags", "")

@@ -75,6 +75,8 @@ def _error(config_file: Callable[..., Path], text: str) -> str:
         ),
         ("colour: red\n", 6, "colour: unknown key"),
         ("device: 'my device'\n", 6, "device: String should match pattern"),
+        ("sinks:\n  - jsonl\n", 7, "sinks.0: expected keys indented under it (key: value lines), found"),
+        ("sinks:\n  - type: snapshots\n    labels:\n", 8, "sinks.0.labels: Input should be a valid list"),
     ],
 )
 def test_errors_name_the_line_and_the_key(
@@ -82,6 +84,23 @@ def test_errors_name_the_line_and_the_key(
 ) -> None:
     message = _error(config_file, BASE + extra)
     assert message.startswith(f"{config_file('', 'unused.yaml').parent / 'device.yaml'}:{line}: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("model: m.tflite\n", ":1: model: expected keys indented under it (key: value lines), found 'm."),
+        ("model:\npath: m.tflite\n", ":1: model: expected keys indented under it, found none (check"),
+    ],
+    ids=["a string", "not indented"],
+)
+def test_a_section_without_its_keys_says_so(
+    config_file: Callable[..., Path], text: str, expected: str
+) -> None:
+    # pydantic would say "Input should be a valid dictionary or instance of ModelSettings".
+    with pytest.raises(ConfigError) as info:
+        load_device_config(config_file(text + "source: {type: opencv, input: 0}\n"))
+    assert expected in str(info.value)
 
 
 def test_errors_inside_the_source_and_missing_keys(config_file: Callable[..., Path]) -> None:
