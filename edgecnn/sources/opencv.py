@@ -275,12 +275,14 @@ class OpenCVSource(Source):
                 self._next = 0
             path = self._files[self._next]
             self._next += 1
-            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            gone = not os.path.isfile(path)  # deleted since the folder was listed
+            image = None if gone else cv2.imread(path, cv2.IMREAD_COLOR)
             if image is not None:
                 return image, path
             if path not in self._unreadable:  # once per file, also when looping
                 self._unreadable.add(path)
-                log.warning("skipping %s: not an image OpenCV can decode", path)
+                reason = "no longer there" if gone else "not an image OpenCV can decode"
+                log.warning("skipping %s: %s", path, reason)
         raise SourceError(f"no readable image in {self.name}")
 
     def stop(self) -> None:
