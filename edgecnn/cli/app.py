@@ -113,11 +113,21 @@ class _RootGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except _USAGE_ERROR as exc:  # a command's bad flag or argument
             _usage_error(exc)
+        except BrokenPipeError:  # `edgecnn ... | head` closed our output: end quietly, as Unix tools do
+            _quiet_broken_pipe()
         except OSError as exc:  # a path no up-front check caught (/proc/x, a full disk): no traceback
             if os.environ.get("EDGECNN_DEBUG"):
                 raise
             typer.echo(f"edgecnn: error: {os_error_line(exc)}", err=True)
             raise typer.Exit(2 if exc.errno in _PATH_ERRNOS else 1) from None
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """Exit 1 without a word when the reader of stdout has gone (Python's documented recipe:
+    point stdout at /dev/null so that the interpreter's last flush cannot fail again)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(1)
 
 
 # Typer's click (its own vendored copy in recent versions, else click) raises these for bad

@@ -145,3 +145,19 @@ def test_resume_refuses_training_flags_it_would_ignore(tmp_path: Path) -> None:
     # Where the run is and how to report are not training settings.
     result = CliRunner().invoke(app, ["train", "--out", str(run), "--resume", "--workers", "2", "--json"])
     assert result.exit_code == 2 and "has no train_config.json; nothing to resume" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["models"]], ids=" ".join)
+def test_a_reader_that_went_away_ends_the_command_quietly(args: list[str]) -> None:
+    # `edgecnn ... | head -1`: once head exits, every write fails with EPIPE. The read end is
+    # closed before the child writes anything, so every write fails.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgecnn", *args], stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""  # no "edgecnn: error: Broken pipe", no traceback
+    assert proc.returncode == 1
