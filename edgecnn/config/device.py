@@ -354,12 +354,26 @@ class DeviceConfig(_Strict):
 
 
 def _unwritable(path: Path, is_dir: bool) -> str | None:
-    """Why a sink cannot create and write ``path`` (a file, or with ``is_dir`` a folder), or None."""
+    """Why a sink cannot create and write ``path`` (a file, or with ``is_dir`` a folder), or None.
+
+    The folder that would hold the new files (``path`` itself when it is an existing folder,
+    else its nearest existing parent) gets a temporary file created and deleted in it: the
+    permission bits do not tell a read-only mount or ``/proc``.
+    """
     if path.exists() and path.is_dir() != is_dir:
         return "it is a folder, not a file" if path.is_dir() else "it is a file, not a folder"
-    for parent in path.parents:
-        if parent.exists():
-            return None if parent.is_dir() else f"{parent} is a file, not a folder"
+    if path.is_file() and not os.access(path, os.W_OK):
+        return "the file cannot be written (read-only, or permission denied)"
+    folder = path if path.is_dir() else next((p for p in path.parents if p.exists()), Path("."))
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"cannot create files in {folder} ({exc.strerror or exc})"
     return None
 
 

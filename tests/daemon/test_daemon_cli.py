@@ -249,7 +249,7 @@ def test_a_file_or_folder_without_frames_exits_2_at_once(
     assert proc.returncode == 2 and proc.stderr.splitlines() == [f"edgecnn: error: {expected}"], proc.stderr
 
 
-@pytest.mark.parametrize("output", ["below_a_file", "the_model", "the_source"])
+@pytest.mark.parametrize("output", ["below_a_file", "the_model", "the_source", "a_folder_refusing_files"])
 def test_an_output_that_cannot_work_exits_2_before_anything_is_written(
     tiny_models: dict[str, Path], video_file: Path, tmp_path: Path, cli: Any, output: str
 ) -> None:
@@ -263,6 +263,11 @@ def test_an_output_that_cannot_work_exits_2_before_anything_is_written(
                          f"{tmp_path}/afile is a file, not a folder"),
         "the_model": (model, f"{model} is also the model file (--model); refusing to write to it"),
         "the_source": (source, f"{source} is also the source file (--source); refusing to write to it"),
+        # /proc refuses new files even to root, as a read-only mount refuses them to anyone
+        "a_folder_refusing_files": (
+            Path("/proc/edgecnn-test.jsonl"),
+            "cannot write /proc/edgecnn-test.jsonl: cannot create files in /proc (No such file or directory)",
+        ),
     }[output]
     before = {p: p.read_bytes() for p in (model, source, tmp_path / "afile")}
     for extra in (["--validate-config"], []):
