@@ -17,10 +17,16 @@ per frame and ``stream_fps`` times a second, and the same bytes go to every clie
 Binds to 127.0.0.1 by default. A non-loopback address needs ``auth_token``; with a token,
 every endpoint but ``/healthz`` wants ``Authorization: Bearer <token>`` or ``?token=<token>``
 (``<img>`` cannot send headers).
+
+A socket that cannot bind is a runtime failure (exit 1: systemd restarts the daemon) when
+it can pass by itself: the port held by another process, the address not up yet. It is a
+config error (exit 2: fix the config) when no retry can help: a host name that does not
+resolve, a port below 1024 without the privilege to bind it.
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
 import importlib.resources
 import ipaddress
@@ -38,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from edgecnn.daemon.state import DaemonStats
-from edgecnn.errors import ConfigError
+from edgecnn.errors import ConfigError, EdgecnnError
 from edgecnn.sinks.base import FrameResult, Sink
 
 log = logging.getLogger(__name__)
@@ -81,6 +87,24 @@ class HttpConfig(BaseModel):
 def exposed_without_token(config: HttpConfig) -> bool:
     """Whether ``config`` would serve beyond this machine without a token (never allowed)."""
     return not is_loopback(config.host) and config.auth_token is None
+
+
+def bind_error(host: str, port: int, exc: OSError) -> EdgecnnError:
+    """The error to raise when ``host:port`` cannot be bound.
+
+    :class:`ConfigError` (exit 2, systemd does not restart) only for what no retry can fix:
+    a host name that does not resolve (not a temporary DNS failure) or no permission (a port
+    below 1024 without root or CAP_NET_BIND_SERVICE). Anything else, notably EADDRINUSE and
+    EADDRNOTAVAIL, is a runtime :class:`EdgecnnError` (exit 1, systemd restarts).
+    """
+    message = f"http sink: cannot listen on {host}:{port}: {exc.strerror or exc}"
+    if isinstance(exc, socket.gaierror):
+        if exc.errno == socket.EAI_AGAIN:  # the resolver is not reachable yet
+            return EdgecnnError(message)
+        return ConfigError(f"{message} (host must be an address of this machine)")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ConfigError(f"{message} (ports below 1024 need root or CAP_NET_BIND_SERVICE)")
+    return EdgecnnError(message)
 
 
 def is_loopback(host: str) -> bool:
@@ -196,14 +220,18 @@ class HttpSink(Sink):
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def start(self) -> None:
-        """Bind the socket and serve on a daemon thread."""
+        """Bind the socket and serve on a daemon thread.
+
+        Raises:
+            EdgecnnError: the socket cannot bind; a :class:`ConfigError` when no retry can help
+                (see :func:`bind_error`).
+        """
         handler = type("Handler", (_Handler,), {"sink": self})
         server_class = _Server6 if ":" in self.config.host else ThreadingHTTPServer
         try:
             server = server_class((self.config.host.strip("[]"), self.config.port), handler)
         except OSError as exc:
-            raise ConfigError(f"http sink: cannot listen on {self.config.host}:{self.config.port}: "
-                              f"{exc.strerror or exc}") from exc
+            raise bind_error(self.config.host, self.config.port, exc) from exc
         server.daemon_threads = True
         self._server = server
         if self._own:

@@ -9,13 +9,22 @@ as ``{"state": .., "detail": ..}``.
 publisher thread hands messages to paho, whose own network thread does the I/O and
 reconnects with exponential back-off. While the broker is away the queue keeps the
 newest ``queue_size`` messages; older ones are dropped and counted in ``dropped``.
+
+An outage is logged, not retried in silence: the first failed connection attempt logs one
+WARNING with the reason (connection refused, host name does not resolve, refused by the
+broker, ...), a reminder follows every :attr:`MqttSink.remind_s` seconds while it lasts,
+and the connection coming back logs one INFO line with the messages dropped meanwhile.
+Nothing logged holds the password.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
+import sys
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +80,15 @@ class MqttConfig(BaseModel):
         return self
 
 
+def _reason(exc: BaseException | None) -> str:
+    """Why a connection attempt failed, in a few words (``Connection refused``)."""
+    if isinstance(exc, socket.gaierror):
+        return f"host name does not resolve ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return (str(exc) or type(exc).__name__) if exc is not None else "connection failed"
+
+
 class MqttSink(Sink):
     """Publish frame records to an MQTT broker without ever blocking :meth:`emit`.
 
@@ -82,7 +100,11 @@ class MqttSink(Sink):
         dropped: messages discarded because the queue was full, or still queued at :meth:`stop`.
         published: messages handed to paho.
         reconnects: successful connections after the first one.
+        connect_failures: connection attempts that failed.
+        remind_s: seconds between reminders while the broker stays unreachable.
     """
+
+    remind_s: float = 300.0
 
     def __init__(self, config: MqttConfig, *, device: str) -> None:
         if not device or any(c in device for c in "/#+\x00"):
@@ -96,7 +118,13 @@ class MqttSink(Sink):
         self.dropped = 0
         self.published = 0
         self.reconnects = 0
+        self.connect_failures = 0
         self._connects = 0
+        # outage bookkeeping, touched by paho's network thread only
+        self._down_since: float | None = None  # monotonic time the broker went away (or start())
+        self._down_dropped = 0  # ``dropped`` at that time
+        self._warned_at: float | None = None  # last failure warning of this outage
+        self._refused = False  # the broker refused this attempt (its disconnect is not news)
         self._queue: deque[tuple[str, bytes, int, bool]] = deque()
         self._cond = threading.Condition()
         self._connected = False
@@ -130,13 +158,15 @@ class MqttSink(Sink):
         client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
         client.max_queued_messages_set(cfg.queue_size)  # bounds paho's own store of QoS>0 messages
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         self._client = client
+        self._down_since, self._down_dropped = time.monotonic(), 0
+        log.info("mqtt sink: broker %s:%d, topic %s", cfg.host, cfg.port, self.topic_detections)
         client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         client.loop_start()
         self._thread = threading.Thread(target=self._run, name=f"mqtt-sink-{self.device}", daemon=True)
         self._thread.start()
-        log.info("mqtt sink: broker %s:%d, topic %s", cfg.host, cfg.port, self.topic_detections)
 
     def emit(self, result: FrameResult) -> None:
         """Queue the frame's record for publishing; returns at once."""
@@ -207,14 +237,43 @@ class MqttSink(Sink):
 
     # paho's callbacks (CallbackAPIVersion.VERSION2), run on paho's network thread
 
+    def _attempt_failed(self, reason: str) -> None:
+        """Count a failed connection attempt; warn on the first of an outage, then every ``remind_s``."""
+        self.connect_failures += 1
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since, self._down_dropped = now, self.dropped
+        cfg = self.config
+        if self._warned_at is None:
+            log.warning("mqtt: unable to connect to %s:%d: %s; retrying (back-off up to %d s), "
+                        "keeping the newest %d messages", cfg.host, cfg.port, reason, cfg.reconnect_max_s,
+                        cfg.queue_size)
+        elif now - self._warned_at >= self.remind_s:
+            log.warning("mqtt: still unable to connect to %s:%d after %.0f s: %s; %d messages dropped so far",
+                        cfg.host, cfg.port, now - self._down_since, reason, self.dropped - self._down_dropped)
+        else:
+            return
+        self._warned_at = now
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        # paho calls this from its ``except OSError:`` around the attempt: the exception is the reason
+        self._attempt_failed(_reason(sys.exc_info()[1]))
+
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
+        cfg = self.config
         if reason_code.is_failure:
-            log.warning("mqtt broker %s:%d refused the connection: %s", self.config.host, self.config.port,
-                        reason_code)
+            self._refused = True
+            self._attempt_failed(f"refused by the broker: {reason_code}")
             return
         self._connects += 1
         self.reconnects = max(0, self._connects - 1)
-        log.info("mqtt connected to %s:%d", self.config.host, self.config.port)
+        if (self._warned_at is not None or self._connects > 1) and self._down_since is not None:
+            log.info("mqtt %s to %s:%d after %.0f s; %d messages dropped meanwhile",
+                     "reconnected" if self._connects > 1 else "connected", cfg.host, cfg.port,
+                     time.monotonic() - self._down_since, self.dropped - self._down_dropped)
+        else:
+            log.info("mqtt connected to %s:%d", cfg.host, cfg.port)
+        self._down_since = self._warned_at = None
         # status messages use QoS 0 so that a full store of unacknowledged detections cannot
         # refuse them; the retained copy on the broker is what subscribers read
         client.publish(self.topic_status, "online", qos=0, retain=True)
@@ -228,6 +287,12 @@ class MqttSink(Sink):
         with self._cond:
             was = self._connected
             self._connected = False
-        if was and not self._abort:  # not our own disconnect in stop()
+        refused, self._refused = self._refused, False
+        if self._abort:  # our own disconnect in stop()
+            return
+        if was:
+            self._down_since, self._down_dropped = time.monotonic(), self.dropped
             log.warning("mqtt disconnected from %s:%d (%s); reconnecting", self.config.host, self.config.port,
                         reason_code)
+        elif not refused:  # the connection closed before the broker answered
+            self._attempt_failed(f"closed before the broker answered ({reason_code})")

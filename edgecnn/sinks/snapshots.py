@@ -1,10 +1,17 @@
 """Snapshots sink: JPEG files, with boxes drawn, of frames that have detections.
 
-Rate-limited in capture time (the record's ``ts``): at most one snapshot every
-``min_interval_s`` seconds, or with ``per_label`` one per label (a frame is saved when one
-of its labels is due, and only the due labels restart their wait). The directory is
-bounded by ``max_files`` and ``max_bytes``: after each write the oldest snapshots are
-deleted until both hold. Only files named like snapshots are counted or deleted.
+Rate-limited on the monotonic clock (a wall-clock step, as when NTP corrects a Pi without
+a real-time clock, neither stops nor floods snapshots; file names keep the capture time):
+at most one snapshot every ``min_interval_s`` seconds, or with ``per_label`` one per label
+(a frame is saved when one of its labels is due, and only the due labels restart their
+wait). The directory is bounded by ``max_files`` and ``max_bytes``: after each write the
+oldest snapshots are deleted until both hold. Only files named like snapshots are counted
+or deleted.
+
+A failed write (a full disk, say) leaves no temporary file behind and counts in
+``dropped``; it is logged once per outage, at ERROR, and the first write that works again
+is logged at INFO with the number dropped meanwhile. A directory removed while running is
+created again before the next write.
 
 :meth:`SnapshotSink.emit` decides and queues (one frame reference); drawing, encoding and
 writing happen on the sink's own thread. A frame that does not fit in the queue is
@@ -18,7 +25,9 @@ import os
 import queue
 import re
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -31,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: names this sink writes (and the only files it counts or deletes): <ts>_<frame>_<labels>.jpg
 NAME_RE = re.compile(r"^\d{8}T\d{6}\.\d{3}Z_\d+_[\w+-]*\.jpg$")
+#: temporary names a write goes through (a crash mid-write may leave one; start() removes them)
+TMP_RE = re.compile(r"^\.\d{8}T\d{6}\.\d{3}Z_\d+_[\w+-]*\.jpg\.tmp$")
 _STOP = object()
 
 
@@ -43,7 +54,7 @@ class SnapshotsConfig(BaseModel):
     directory: Path | None = Field(
         None, description="Where snapshots go; default: <state dir>/snapshots (systemd: $STATE_DIRECTORY)."
     )
-    min_interval_s: float = Field(10.0, ge=0, le=86_400, description="Least capture time between snapshots.")
+    min_interval_s: float = Field(10.0, ge=0, le=86_400, description="Least seconds between snapshots.")
     per_label: bool = Field(False, description="Apply min_interval_s to each label on its own.")
     labels: list[str] = Field([], description="Labels that trigger a snapshot; empty: any label.")
     min_score: float = Field(0.0, ge=0, le=1, description="Least score of a triggering detection.")
@@ -75,20 +86,24 @@ class SnapshotSink(Sink):
     Args:
         config: the sink's settings.
         state_dir: the daemon's writable directory (used when ``config.directory`` is unset).
+        clock: monotonic seconds for the rate limit (tests pass a fake one).
 
     Attributes:
         written: snapshots written.
         deleted: old snapshots deleted to keep the bounds.
-        dropped: snapshots not taken because the writer was busy (or a write failed).
+        dropped: snapshots not taken because the writer was busy or a write failed.
     """
 
-    def __init__(self, config: SnapshotsConfig, *, state_dir: Path = Path(".")) -> None:
+    def __init__(self, config: SnapshotsConfig, *, state_dir: Path = Path("."),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.directory = snapshot_directory(config, state_dir)
         self.written = 0
         self.deleted = 0
         self.dropped = 0
-        self._last: dict[str | None, datetime] = {}
+        self._clock = clock
+        self._last: dict[str | None, float] = {}
+        self._failing_since: int | None = None  # ``dropped`` when the current write outage began
         self._labels = set(config.labels)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
         self._files: deque[tuple[Path, int]] = deque()
@@ -96,8 +111,11 @@ class SnapshotSink(Sink):
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Create the directory, index the snapshots already there, start the writer."""
+        """Create the directory, remove stale temporary files, index the snapshots there, start the writer."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        for path in self.directory.iterdir():
+            if TMP_RE.match(path.name):
+                path.unlink(missing_ok=True)
         found = [(p.stat().st_mtime, p.name, p) for p in self.directory.iterdir() if NAME_RE.match(p.name)]
         for _, _, path in sorted(found):
             self._add(path)
@@ -113,10 +131,9 @@ class SnapshotSink(Sink):
                   if d.score >= self.config.min_score and (not self._labels or d.label in self._labels)}
         if not labels:
             return
-        when = _capture_time(result.ts)
+        now = self._clock()
         keys: list[str | None] = sorted(labels) if self.config.per_label else [None]
-        due = [k for k in keys if k not in self._last
-               or (when - self._last[k]).total_seconds() >= self.config.min_interval_s]
+        due = [k for k in keys if k not in self._last or now - self._last[k] >= self.config.min_interval_s]
         if not due:
             return
         try:
@@ -125,7 +142,7 @@ class SnapshotSink(Sink):
             self.dropped += 1
             return
         for key in due:
-            self._last[key] = when
+            self._last[key] = now
 
     def stop(self, timeout: float = 2.0) -> None:
         """Write what is queued (within ``timeout`` seconds) and stop the writer."""
@@ -144,8 +161,17 @@ class SnapshotSink(Sink):
             try:
                 self._write(result, labels)
             except (OSError, ValueError) as exc:
+                if self._failing_since is None:
+                    self._failing_since = self.dropped
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    log.error("snapshots: cannot write to %s: %s; dropping snapshots until a write works",
+                              self.directory, reason)
                 self.dropped += 1
-                log.error("snapshots: cannot write to %s: %s", self.directory, exc)
+            else:
+                if self._failing_since is not None:
+                    log.info("snapshots: writing to %s again; %d snapshots dropped meanwhile",
+                             self.directory, self.dropped - self._failing_since)
+                    self._failing_since = None
 
     def _write(self, result: FrameResult, labels: list[str]) -> None:
         from edgecnn.sinks.draw import draw_detections, encode_jpeg  # OpenCV: not needed to validate
@@ -156,9 +182,18 @@ class SnapshotSink(Sink):
         stamp = _capture_time(result.ts).astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
         tag = "+".join(re.sub(r"[^\w-]", "-", label) for label in labels)
         path = self.directory / f"{stamp}_{result.frame:08d}_{tag}.jpg"
+        if not self.directory.is_dir():  # removed while running
+            self.directory.mkdir(parents=True, exist_ok=True)
+            log.warning("snapshots: %s was removed; created it again", self.directory)
+            self._files.clear()
+            self._bytes = 0
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers never see a half-written JPEG
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # readers never see a half-written JPEG
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk must not fill up with partial files
+            raise
         self.written += 1
         self._add(path)
         self._prune()

@@ -1,4 +1,5 @@
-"""Fixtures for the sink tests: frame results, free ports, a real mosquitto broker, an MQTT listener."""
+"""Fixtures for the sink tests: frame results, free ports, a real mosquitto broker, an MQTT listener,
+a small tmpfs that fills up."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def _load_root_conftest() -> Any:
     return module
 
 
-require_tool = _load_root_conftest().require_tool
+_root = _load_root_conftest()
+require_tool = _root.require_tool
 T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 
 
@@ -143,6 +145,23 @@ def _free_port() -> Callable[[], int]:
 @pytest.fixture(name="wait_until")
 def _wait_until() -> Callable[..., bool]:
     return wait_until
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs mounted for the test (a disk that fills up for real); needs root."""
+    if os.geteuid() != 0:
+        message = "mounting a tmpfs needs root"
+        if _root.IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    where = tmp_path / "small"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.error
@@ -20,7 +23,7 @@ import pytest
 from pydantic import ValidationError
 
 from edgecnn.daemon.state import DaemonStats
-from edgecnn.errors import ConfigError
+from edgecnn.errors import ConfigError, EdgecnnError, UserError
 from edgecnn.sinks import build_sink, failed, plugins
 from edgecnn.sinks.base import Detection, SinkContext
 from edgecnn.sinks.draw import color_for
@@ -93,6 +96,63 @@ def test_http_config_and_loopback_rule() -> None:
         with pytest.raises(ConfigError, match="auth_token"):  # a config that skipped validation
             HttpSink(HttpConfig.model_construct(type="http", host=host, auth_token=None), device="cam")
     HttpSink(HttpConfig(type="http", host="0.0.0.0", auth_token=TOKEN), device="cam")  # allowed with a token
+
+
+def test_http_port_in_use_is_a_runtime_failure(stats: DaemonStats) -> None:
+    # exit 1, not 2: the service unit has RestartPreventExitStatus=2, and a clash can pass
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        sink = HttpSink(HttpConfig(type="http", port=port), device="cam", state=stats)
+        in_use = re.escape(f"127.0.0.1:{port}: Address already in use")
+        with pytest.raises(EdgecnnError, match=in_use) as info:
+            sink.start()
+        assert not isinstance(info.value, UserError) and info.value.exit_code == 1
+    sink.start()  # the port is free again: the restart systemd makes succeeds
+    try:
+        assert get(f"{sink.url}/healthz")[0] == 503
+    finally:
+        sink.stop()
+
+
+def test_http_bind_errors_that_retrying_cannot_fix_are_config_errors(free_port) -> None:
+    # an address this machine does not have (yet): EADDRNOTAVAIL, may come with the network
+    absent = HttpSink(HttpConfig(type="http", host="192.0.2.1", auth_token=TOKEN, port=free_port()),
+                      device="cam")
+    with pytest.raises(EdgecnnError, match="Cannot assign requested address") as info:
+        absent.start()
+    assert info.value.exit_code == 1
+    # a host name that does not resolve at all
+    nowhere = HttpSink(HttpConfig(type="http", host="no-such-host.invalid", auth_token=TOKEN,
+                                  port=free_port()), device="cam")
+    with pytest.raises(ConfigError, match=r"no-such-host\.invalid") as config_error:
+        nowhere.start()
+    assert config_error.value.exit_code == 2
+
+
+PRIVILEGED = textwrap.dedent("""
+    import os
+    from edgecnn.errors import ConfigError
+    from edgecnn.sinks.http import HttpConfig, HttpSink
+    sink = HttpSink(HttpConfig(type="http", port=1000), device="cam")  # imports done as root
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)  # nobody: no CAP_NET_BIND_SERVICE
+    try:
+        sink.start()
+    except ConfigError as exc:
+        print(exc.exit_code, exc)
+""")
+
+
+def test_http_privileged_port_without_permission_is_a_config_error() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to an unprivileged user")
+    child = subprocess.run([sys.executable, "-c", PRIVILEGED], capture_output=True, text=True, check=True)
+    out = child.stdout
+    assert out.startswith("2 http sink: cannot listen on 127.0.0.1:1000: Permission denied"), out
+    assert "CAP_NET_BIND_SERVICE" in out
 
 
 def test_http_plugins_build_through_the_registry(stats: DaemonStats) -> None:

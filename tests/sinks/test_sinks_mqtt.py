@@ -50,6 +50,45 @@ def test_mqtt_emit_never_blocks_and_counts_drops_without_broker(free_port, make_
     assert sink.dropped == 100  # what was still queued at stop is dropped too
 
 
+def mqtt_messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "edgecnn.sinks.mqtt" and r.levelno == level]
+
+
+def test_mqtt_unreachable_broker_warns_once_then_logs_the_connect(broker, make_result, wait_until,
+                                                                  caplog) -> None:
+    caplog.set_level(logging.INFO, logger="edgecnn.sinks.mqtt")
+    broker.stop()  # nothing listens on its port now: connection refused
+    config = MqttConfig(type="mqtt", port=broker.port, username="cam", password="hunter2-secret",
+                        queue_size=5, reconnect_max_s=1)
+    sink = MqttSink(config, device="cam3")
+    with sink:
+        assert wait_until(lambda: sink.connect_failures >= 3, timeout=20)
+        for i in range(1, 21):
+            sink.emit(make_result(i, (PERSON,)))
+        warnings = mqtt_messages(caplog, logging.WARNING)
+        assert len(warnings) == 1, warnings  # not one per attempt
+        assert f"unable to connect to 127.0.0.1:{broker.port}: Connection refused" in warnings[0]
+        broker.start()
+        assert wait_until(lambda: sink.connected, timeout=15)
+        assert wait_until(lambda: sink.published == 5)
+    infos = mqtt_messages(caplog, logging.INFO)
+    assert any(m.startswith(f"mqtt connected to 127.0.0.1:{broker.port} after ")
+               and m.endswith("; 15 messages dropped meanwhile") for m in infos), infos
+    assert "hunter2-secret" not in caplog.text
+
+
+def test_mqtt_unresolvable_host_is_named_and_reminded(make_result, wait_until, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="edgecnn.sinks.mqtt")
+    sink = MqttSink(MqttConfig(type="mqtt", host="mosquitto.invalid", reconnect_max_s=1), device="cam4")
+    sink.remind_s = 0.0  # a reminder at every further attempt instead of every 5 minutes
+    with sink:
+        assert wait_until(lambda: len(mqtt_messages(caplog, logging.WARNING)) >= 2, timeout=30)
+    first, second = mqtt_messages(caplog, logging.WARNING)[:2]
+    assert first.startswith("mqtt: unable to connect to mosquitto.invalid:1883: host name does not resolve")
+    assert second.startswith("mqtt: still unable to connect to mosquitto.invalid:1883 after ")
+    assert not sink.connected and sink.published == 0
+
+
 def test_mqtt_publishes_records_and_retained_status(broker, mqtt_listener, make_result, wait_until) -> None:
     listener = mqtt_listener(broker.port, "edgecnn/cam1/#")
     sink = MqttSink(MqttConfig(type="mqtt", port=broker.port, qos=1), device="cam1")
@@ -116,7 +155,8 @@ def _run_loop(sink: MqttSink, make_result, first: int, n: int) -> float:
 
 
 @pytest.mark.slow
-def test_mqtt_survives_a_broker_restart(broker, mqtt_listener, make_result, wait_until) -> None:
+def test_mqtt_survives_a_broker_restart(broker, mqtt_listener, make_result, wait_until, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="edgecnn.sinks.mqtt")
     topic = "edgecnn/cam2/detections"
     listener = mqtt_listener(broker.port, topic)  # persistent session: QoS 1 survives the restart
     config = MqttConfig(type="mqtt", port=broker.port, qos=1, queue_size=50, reconnect_max_s=1)
@@ -137,6 +177,9 @@ def test_mqtt_survives_a_broker_restart(broker, mqtt_listener, make_result, wait
 
         broker.start()
         assert wait_until(lambda: sink.connected and sink.reconnects == 1, timeout=15)
+        infos = mqtt_messages(caplog, logging.INFO)
+        assert any(m.startswith(f"mqtt reconnected to 127.0.0.1:{broker.port} after ")
+                   and m.endswith("; 150 messages dropped meanwhile") for m in infos), infos
         got = lambda: {r["frame"] for r in listener.records(topic)}  # noqa: E731
         assert wait_until(lambda: set(range(351, 401)) <= got(), timeout=15)
         assert not got() & set(range(201, 351)), "dropped messages were delivered"

@@ -1,7 +1,10 @@
-"""The snapshots sink: rate limit in capture time, per label, the disk bound, the queue."""
+"""The snapshots sink: rate limit on the monotonic clock, per label, the disk bound, the queue,
+a full disk (a real tmpfs), a directory removed while running."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import cv2
@@ -18,13 +21,37 @@ PERSON = Detection("person", 0, 0.9, (40.0, 30.0, 200.0, 220.0))
 DOG = Detection("dog", 1, 0.6, (220.0, 60.0, 300.0, 200.0))
 
 
-def run(config: SnapshotsConfig, tmp_path: Path, results: list) -> tuple[SnapshotSink, list[str]]:
-    """Emit ``results`` through a started sink, stop it, return it and the files' names (sorted)."""
-    sink = SnapshotSink(config, state_dir=tmp_path)
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(config: SnapshotsConfig, tmp_path: Path, results: list, tick: float = 0.1,
+        ) -> tuple[SnapshotSink, list[str]]:
+    """Emit ``results`` through a started sink, ``tick`` monotonic seconds apart (a 10 fps camera),
+    stop it, return it and the files' names (sorted)."""
+    clock = FakeClock()
+    sink = SnapshotSink(config, state_dir=tmp_path, clock=clock)
     with sink:
         for result in results:
+            clock.now += tick
             sink.emit(result)
     return sink, sorted(p.name for p in sink.directory.iterdir())
+
+
+def noise_frame(seed: int) -> np.ndarray:
+    """200x150 of noise: about 24 KB as a JPEG, so two fill most of a 64 KiB disk."""
+    return np.random.default_rng(seed).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+
+
+def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "edgecnn.sinks.snapshots" and r.levelno == level]
 
 
 def frames_of(names: list[str]) -> list[int]:
@@ -44,7 +71,7 @@ def test_snapshots_config_bounds() -> None:
             SnapshotsConfig(type="snapshots", **bad)
 
 
-def test_snapshots_rate_limit_in_capture_time(tmp_path: Path, make_result, gray_frame) -> None:
+def test_snapshots_rate_limit(tmp_path: Path, make_result, gray_frame) -> None:
     image = gray_frame()
     # 30 frames, 0.1 s apart; a person in each, a dog from frame 5 on; frame 31 has nothing
     results = [make_result(i, (PERSON, DOG) if i >= 5 else (PERSON,), image=image) for i in range(1, 31)]
@@ -65,6 +92,58 @@ def test_snapshots_rate_limit_in_capture_time(tmp_path: Path, make_result, gray_
     assert frames_of(names) == [1, 2, 3]
     _, names = run(cfg(min_interval_s=0, min_score=0.95, directory=tmp_path / "none"), tmp_path, results)
     assert names == []
+
+
+def test_snapshots_rate_limit_survives_a_wall_clock_step_back(tmp_path: Path, make_result, gray_frame,
+                                                              ) -> None:
+    # after frame 10 NTP steps the wall clock back an hour; the monotonic clock goes on
+    image = gray_frame()
+    results = [make_result(i, (PERSON,), seconds=i / 10 - (3600 if i > 10 else 0), image=image)
+               for i in range(1, 31)]
+    sink, names = run(cfg(min_interval_s=0.95), tmp_path, results)
+    assert sorted(frames_of(names)) == [1, 11, 21] and sink.dropped == 0
+    assert names[0].startswith("20261130T110001.100Z_00000011")  # names keep the capture time
+
+
+def test_snapshots_full_disk_leaves_no_temp_files(small_disk: Path, make_result, wait_until, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="edgecnn.sinks.snapshots")
+    directory = small_disk / "snaps"
+    directory.mkdir()
+    stale = directory / ".20261130T115959.000Z_00000000_person.jpg.tmp"  # from a crash mid-write
+    stale.write_bytes(b"half a jpeg")
+    sink = SnapshotSink(cfg(min_interval_s=0, directory=directory))
+    with sink:
+        assert not stale.exists()
+        for i in range(1, 11):
+            sink.emit(make_result(i, (PERSON,), image=noise_frame(i)))
+        assert wait_until(lambda: sink.written + sink.dropped == 10)
+        names = sorted(p.name for p in directory.iterdir())
+        assert 1 <= sink.written == len(names) < 10 and sink.dropped == 10 - sink.written
+        assert all(NAME_RE.match(n) for n in names), names  # no .tmp left behind
+        errors = messages(caplog, logging.ERROR)
+        assert len(errors) == 1 and "No space left on device" in errors[0], errors  # one line per outage
+
+        for name in names:  # space again: the next snapshot is written and the recovery logged
+            (directory / name).unlink()
+        sink.emit(make_result(11, (PERSON,), image=noise_frame(11)))
+        assert wait_until(lambda: sink.written + sink.dropped == 11)
+    assert frames_of(sorted(p.name for p in directory.iterdir())) == [11]
+    assert messages(caplog, logging.INFO) == [
+        f"snapshots: writing to {directory} again; {sink.dropped} snapshots dropped meanwhile"]
+
+
+def test_snapshots_directory_removed_while_running_is_created_again(tmp_path: Path, make_result, gray_frame,
+                                                                   wait_until, caplog) -> None:
+    sink = SnapshotSink(cfg(min_interval_s=0), state_dir=tmp_path)
+    with sink:
+        sink.emit(make_result(1, (PERSON,), image=gray_frame()))
+        assert wait_until(lambda: sink.written == 1)
+        shutil.rmtree(sink.directory)
+        sink.emit(make_result(2, (PERSON,), image=gray_frame()))
+        assert wait_until(lambda: sink.written + sink.dropped == 2)
+    assert sink.written == 2 and sink.dropped == 0
+    assert frames_of(sorted(p.name for p in sink.directory.iterdir())) == [2]
+    assert messages(caplog, logging.WARNING) == [f"snapshots: {sink.directory} was removed; created it again"]
 
 
 def test_snapshots_have_boxes_drawn(tmp_path: Path, make_result, gray_frame) -> None:
