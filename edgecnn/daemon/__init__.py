@@ -5,7 +5,8 @@
 * :mod:`~edgecnn.daemon.loop`: :class:`Daemon`, the pipelined loop.
 * :mod:`~edgecnn.daemon.state`: :class:`DaemonStats`, the live state sinks read.
 * :mod:`~edgecnn.daemon.notify`: ``sd_notify`` (READY, WATCHDOG, STATUS) without libsystemd.
-* :mod:`~edgecnn.daemon.signals`: SIGTERM / SIGINT to a clean stop.
+* :mod:`~edgecnn.daemon.signals`: SIGTERM / SIGINT to a clean stop, SIGHUP to reopen output
+  files, :func:`~edgecnn.daemon.signals.request_stop` for a sink whose output is gone.
 
 Never imports TensorFlow. Names are imported on first use (PEP 562), so that importing
 :mod:`edgecnn.daemon.state` from a sink stays light.

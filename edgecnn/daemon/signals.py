@@ -1,9 +1,16 @@
-"""SIGTERM and SIGINT: the first asks the daemon to stop cleanly, a second one ends it at once.
+"""Signals, and stop requests from the daemon's own threads.
 
-systemd stops a service with SIGTERM (then SIGKILL after ``TimeoutStopSec=``); Ctrl-C
-sends SIGINT. The first one calls ``stop(reason)``: the loop finishes the frame in
-flight, flushes the sinks, releases the camera and exits 0 within a few seconds. A second
-one exits at once with ``128 + signal number``, as shells report it.
+SIGTERM and SIGINT: systemd stops a service with SIGTERM (then SIGKILL after
+``TimeoutStopSec=``); Ctrl-C sends SIGINT. The first one calls ``stop(reason)``: the loop
+finishes the frame in flight, flushes the sinks, releases the camera and exits 0 within a
+few seconds. A second one exits at once with ``128 + signal number``, as shells report it.
+
+SIGHUP (logrotate's ``postrotate``) does not stop anything: it counts a request to reopen
+output files (:func:`reopen_requests`), which sinks that append to files check before
+each write. The handlers only log and set flags; the sinks' own threads do the work.
+
+:func:`request_stop` is how a sink asks the running daemon to stop cleanly when its
+output is gone for good (stdout closed by ``| head``).
 """
 
 from __future__ import annotations
@@ -20,16 +27,55 @@ log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
+_reopen_requests = 0  # SIGHUPs received; only the signal handler writes it
+_stop: Callable[[str], None] | None = None  # the running daemon's stop, within stop_on_signals
+
+
+def reopen_requests() -> int:
+    """How many times SIGHUP asked to reopen output files (since the process started).
+
+    A sink remembers the value when it opens its file and reopens when it changed; an int
+    read is atomic, so any thread may call this.
+    """
+    return _reopen_requests
+
+
+def request_stop(reason: str) -> bool:
+    """Ask the running daemon to stop, as the first SIGTERM does (any thread may call it).
+
+    Returns:
+        False outside :func:`stop_on_signals` (no daemon to stop).
+    """
+    stop = _stop
+    if stop is None:
+        return False
+    stop(reason)
+    return True
+
 
 @contextmanager
 def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
-    """Within the block, SIGTERM / SIGINT call ``stop("SIGTERM")``; the old handlers come back after.
+    """Within the block, SIGTERM / SIGINT call ``stop("SIGTERM")``, SIGHUP counts a reopen
+    request and :func:`request_stop` calls ``stop``; the old handlers come back after.
 
-    Outside the main thread (where Python cannot install handlers) this does nothing.
+    Outside the main thread (where Python cannot install handlers) only :func:`request_stop`
+    works.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    global _stop
+    previous_stop, _stop = _stop, stop
+    try:
+        if threading.current_thread() is threading.main_thread():
+            with _handlers(stop):
+                yield
+        else:
+            yield
+    finally:
+        _stop = previous_stop
+
+
+@contextmanager
+def _handlers(stop: Callable[[str], None]) -> Iterator[None]:
+    """Install the SIGTERM / SIGINT / SIGHUP handlers for the block (main thread only)."""
     received: list[int] = []
 
     def handle(signum: int, _frame: FrameType | None) -> None:
@@ -41,7 +87,13 @@ def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
         log.info("%s: stopping", name)
         stop(name)
 
+    def hangup(_signum: int, _frame: FrameType | None) -> None:
+        global _reopen_requests
+        _reopen_requests += 1
+        log.info("SIGHUP: reopening output files before their next write")
+
     previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hangup)
     try:
         yield
     finally:
