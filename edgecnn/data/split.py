@@ -175,7 +175,9 @@ def _class_quota(
         below = free & (quota < np.ceil(share - 1e-9))  # rounding up keeps these within one
         pick = below if below.any() else free
         spare = pick & (room - quota >= 1)  # later classes leave this split an image to spare
-        if spare.any():
+        if not quota.any():  # the class's first image goes where most of it belongs (train)
+            quota[int(np.argmax(np.where(pick, share, -np.inf)))] += 1
+        elif spare.any():
             quota[int(np.argmax(np.where(spare, share - quota, -np.inf)))] += 1
         else:
             quota[int(np.argmax(np.where(pick, room - share, -np.inf)))] += 1

@@ -110,6 +110,15 @@ def test_every_class_keeps_its_share_in_every_split(sizes: list[int], ratios: tu
             assert abs(len(records) - len(pool) * ratio) < 1
 
 
+def test_a_class_too_small_for_every_split_goes_to_train_first() -> None:
+    labels = [0] * 30 + [1] * 20 + [2] + [3] * 2
+    pool = [ImageRecord(Path(f"{i}.png"), i + 1, 8, 8, label=label) for i, label in enumerate(labels)]
+    for seed in range(5):
+        parts = stratified_split(pool, "classify", 4, (0.7, 0.2, 0.1), seed=seed)
+        train = [r.label for r in parts["train"]]
+        assert train.count(2) == 1 and train.count(3) >= 1, seed  # never a class left out of training
+
+
 def test_split_counts_and_ratios() -> None:
     assert split_counts(10, [0.7, 0.2, 0.1]) == [7, 2, 1]
     assert split_counts(11, [0.7, 0.2, 0.1]) == [8, 2, 1]
