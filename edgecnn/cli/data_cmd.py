@@ -64,6 +64,9 @@ def _format_summary(name: str, summary: dict[str, Any]) -> str:
     lines.append(f"  {'id':>3}  {'class':<{width}}  {'boxes' if detect else 'images':>6}")
     for i, (cls, count) in enumerate(summary["classes"].items()):
         lines.append(f"  {i:>3}  {cls:<{width}}  {count:>6}")
+    empty = [cls for cls, count in summary["classes"].items() if count == 0]
+    if empty:  # a class the model would never see here (train) or never be scored on (val)
+        lines.append(f"  no {'boxes' if detect else 'images'} of: {', '.join(empty)}")
     skipped = summary["skipped_entries"]
     for message in skipped[:_SKIPPED_SHOWN]:
         lines.append(f"  skipped: {message}")

@@ -24,6 +24,8 @@ def test_check_prints_format_task_counts_per_split(make_dataset) -> None:
     assert lines[0] == "train: voc detect, 4 images, 6 boxes, 0 skipped"
     assert lines[2].split() == ["0", "cat", "2"] and lines[4].split() == ["2", "bird", "2"]
     assert "val: voc detect, 2 images, 2 boxes, 0 skipped" in lines
+    # val (the first two images: cat and bird, then none) has no dog: named, as it cannot be scored
+    assert lines[lines.index("val: voc detect, 2 images, 2 boxes, 0 skipped") + 5] == "  no boxes of: dog"
 
 
 def test_check_json_for_chosen_splits(make_dataset) -> None:
