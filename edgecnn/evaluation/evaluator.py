@@ -94,25 +94,21 @@ def check_split_fits(split: Split, spec: ModelSpec, source: str | None = None) -
     if labels == names:
         return list(range(len(names)))
     if sorted(labels) == sorted(names) and len(set(names)) == len(names):
-        _note_names_differ(labels, names, "in another order; matching classes by name")
+        _log_once(logging.INFO, "the model and the data list the same classes in another order; "
+                  "matching classes by name")
         return [names.index(label) for label in labels]
-    _note_names_differ(labels, names, "scoring by class index")
+    _log_once(
+        logging.WARNING,
+        f"class names differ between the model ({', '.join(labels)}) and the data ({', '.join(names)}); "
+        "scoring by class index",
+    )
     return list(range(len(names)))
 
 
 @functools.lru_cache(maxsize=16)
-def _note_names_differ(labels: tuple[str, ...], names: tuple[str, ...], outcome: str) -> None:
-    """Log once per pair of name lists (a command may check a split, then score two models)."""
-    logger = logging.getLogger(__name__)
-    if outcome.startswith("in another order"):
-        logger.info("the model and the data list the same classes %s", outcome)
-    else:
-        logger.warning(
-            "class names differ between the model (%s) and the data (%s); %s",
-            ", ".join(labels),
-            ", ".join(names),
-            outcome,
-        )
+def _log_once(level: int, message: str) -> None:
+    """Log a message once per process: a command may check a split, then score two models."""
+    logging.getLogger(__name__).log(level, message)
 
 
 def _batches(split: Split, spec: ModelSpec, batch_size: int) -> Any:
