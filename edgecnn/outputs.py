@@ -71,15 +71,23 @@ def check_output(
 
 
 def _probe(folder: Path, out: Path, flag: str) -> None:
-    """Create and delete a file in ``folder``: the permission bits do not tell everything
-    (``/proc`` and ``/sys`` refuse new files even to root, a read-only mount to anyone)."""
+    problem = creation_problem(folder)
+    if problem:
+        raise UserError(f"{flag} {out}: cannot write in {folder} ({problem})")
+
+
+def creation_problem(folder: Path) -> str | None:
+    """Why no file can be created in ``folder``, or None: a temporary file is created and
+    deleted there, as the permission bits do not tell everything (``/proc`` and ``/sys``
+    refuse new files even to root, a read-only mount to anyone)."""
     import tempfile
 
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise UserError(f"{flag} {out}: cannot write in {folder} ({exc.strerror or exc})") from None
+        return str(exc.strerror or exc)
+    return None
 
 
 def _same_file(a: Path, b: Path) -> bool:

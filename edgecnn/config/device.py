@@ -40,6 +40,7 @@ from pydantic import (
 from edgecnn import sinks, sources
 from edgecnn.errors import ConfigError, UserError
 from edgecnn.inputs import read_text_input
+from edgecnn.outputs import creation_problem
 from edgecnn.runtime.backend import MAX_THREADS
 from edgecnn.runtime.resolve import SETTING_FLAGS, parse_floats, parse_ints
 from edgecnn.runtime.spec import ModelSpec
@@ -367,14 +368,8 @@ def _unwritable(path: Path, is_dir: bool) -> str | None:
     folder = path if path.is_dir() else next((p for p in path.parents if p.exists()), Path("."))
     if not folder.is_dir():
         return f"{folder} is a file, not a folder"
-    import tempfile
-
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        return f"cannot create files in {folder} ({exc.strerror or exc})"
-    return None
+    problem = creation_problem(folder)
+    return f"cannot create files in {folder} ({problem})" if problem else None
 
 
 def _identity(path: Path) -> tuple[object, ...]:
