@@ -20,6 +20,7 @@ failed. A ``failed`` state or a restart ends the check at once.
 from __future__ import annotations
 
 import re
+import signal
 from dataclasses import dataclass, field
 
 SERVICE = "edgecnn-detect.service"
@@ -29,6 +30,7 @@ PROPERTIES = (
     "ActiveState",
     "SubState",
     "Result",
+    "ExecMainCode",
     "ExecMainStatus",
     "MainPID",
     "NRestarts",
@@ -61,6 +63,18 @@ def frames_in_status(status: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def how_it_ended(props: dict[str, str]) -> str:
+    """systemd's ``Result`` with the main process's exit status or signal: ``exit-code, exit
+    status 2``, ``signal, SIGSEGV``, ``core-dump, SIGABRT``, ``watchdog, SIGABRT``..."""
+    result, status = props.get("Result", "?"), props.get("ExecMainStatus", "?")
+    if props.get("ExecMainCode") in ("2", "3") and status.isdigit():  # CLD_KILLED, CLD_DUMPED
+        try:
+            return f"{result}, {signal.Signals(int(status)).name}"
+        except ValueError:
+            return f"{result}, signal {status}"
+    return f"{result}, exit status {status}"
+
+
 def _int(value: str | None) -> int:
     try:
         return int(value or 0)
@@ -89,8 +103,7 @@ class HealthCheck:
         invocation = props.get("InvocationID", "")
         status = props.get("StatusText", "")
         if state == "failed":
-            result = props.get("Result", "")
-            return "failed", f"the service failed ({result}, exit status {props.get('ExecMainStatus', '?')})"
+            return "failed", f"the service failed ({how_it_ended(props)})"
         if not invocation or invocation == self.old_invocation:
             return "wait", f"waiting for the service to restart ({state}/{sub})"
         restarts = _int(props.get("NRestarts"))
@@ -99,7 +112,8 @@ class HealthCheck:
         elif invocation != self.invocation or (self.restarts is not None and restarts > self.restarts):
             return "failed", f"the service restarted by itself (NRestarts={restarts}): it does not stay up"
         if sub == "auto-restart":
-            return "failed", "the service exited and systemd is restarting it: it does not stay up"
+            ended = how_it_ended(props)
+            return "failed", f"the service exited ({ended}) and systemd is restarting it: it does not stay up"
         if state != "active" or sub != "running":
             return "wait", f"{state}/{sub}" + (f": {status}" if status else "")
         watchdog = _int(props.get("WatchdogTimestampMonotonic"))

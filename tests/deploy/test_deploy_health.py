@@ -63,6 +63,21 @@ def test_failed_restarted_or_crash_looping_fails_at_once() -> None:
     assert HealthCheck("").observe(sample("activating", "auto-restart"))[0] == "failed"
 
 
+def test_failure_names_the_exit_status_or_the_signal() -> None:
+    crashed = sample("activating", "auto-restart")
+    crashed.update(Result="core-dump", ExecMainCode="3", ExecMainStatus="11")
+    assert HealthCheck("old").observe(crashed) == (
+        "failed",
+        "the service exited (core-dump, SIGSEGV) and systemd is restarting it: it does not stay up",
+    )
+    killed = sample("failed", "failed")
+    killed.update(Result="watchdog", ExecMainCode="2", ExecMainStatus="6")
+    assert HealthCheck("old").observe(killed) == ("failed", "the service failed (watchdog, SIGABRT)")
+    exited = sample("activating", "auto-restart")
+    exited.update(Result="exit-code", ExecMainCode="1", ExecMainStatus="1")
+    assert "(exit-code, exit status 1)" in HealthCheck("old").observe(exited)[1]
+
+
 def test_timeout_reason_names_the_last_state() -> None:
     check = HealthCheck("old")
     check.observe(sample("active", "running", status="camera offline: cannot open /dev/video0; retrying"))
