@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from unicodedata import normalize
 
 
 def path_kind(path: str | Path) -> str:
@@ -29,3 +30,13 @@ def path_kind(path: str | Path) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "device"
     return "socket" if stat.S_ISSOCK(mode) else "special file"
+
+
+def unicode_forms(name: str) -> list[str]:
+    """``name`` as written, then in Unicode's composed and decomposed forms, each once.
+
+    A file name typed on macOS is stored decomposed (``e`` + combining accent) and most
+    annotation tools write it composed, so a name from a label file may differ from the name
+    on disk in its bytes only.
+    """
+    return list(dict.fromkeys((name, normalize("NFC", name), normalize("NFD", name))))

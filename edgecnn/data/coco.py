@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from unicodedata import normalize
 
 from edgecnn.data._common import (
     DROPPED,
@@ -39,7 +38,7 @@ from edgecnn.data._common import (
     names_hint,
     place_image,
 )
-from edgecnn.data._files import path_kind
+from edgecnn.data._files import path_kind, unicode_forms
 from edgecnn.data.imagesize import read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
@@ -212,7 +211,7 @@ class _ImageFinder:
         parts = [p for p in file_name.split("/") if p and p != "." and not p.endswith(":")]
         for start in range(len(parts)):
             tail = "/".join(parts[start:])
-            for name in dict.fromkeys((tail, normalize("NFC", tail), normalize("NFD", tail))):
+            for name in unicode_forms(tail):
                 for i, folder in enumerate(self.folders):
                     candidate = folder / name
                     if path_kind(candidate) == "file":

@@ -35,7 +35,7 @@ from edgecnn.data._common import (
     names_hint,
     place_image,
 )
-from edgecnn.data._files import path_kind
+from edgecnn.data._files import path_kind, unicode_forms
 from edgecnn.data.imagesize import IMAGE_SUFFIXES, read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
@@ -207,9 +207,14 @@ def _class_index(name: str, names: list[str]) -> int | None:
 
 
 def _find_image(folder: Path, stem: str, filename: str | None) -> Path | None:
-    candidates = [folder / filename.strip()] if filename and filename.strip() else []
-    candidates += [folder / f"{stem}{suffix}" for suffix in sorted(IMAGE_SUFFIXES)]
-    return next((c for c in candidates if path_kind(c) == "file"), None)
+    """The image of an annotation: ``<filename>`` in the images folder (also its last part,
+    when a tool wrote a path there, and in both Unicode forms), else ``<stem>.<suffix>``."""
+    names: list[str] = []
+    if filename and filename.strip():
+        written = filename.strip().replace("\\", "/")  # a Windows path
+        names += unicode_forms(written) + unicode_forms(written.rsplit("/", 1)[-1])
+    names += [f"{stem}{suffix}" for suffix in sorted(IMAGE_SUFFIXES)]
+    return next((folder / n for n in dict.fromkeys(names) if path_kind(folder / n) == "file"), None)
 
 
 def _size(doc: ET.Element, xml_path: Path) -> tuple[int, int] | None:

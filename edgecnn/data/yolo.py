@@ -28,7 +28,7 @@ from edgecnn.data._common import (
     names_hint,
     place_image,
 )
-from edgecnn.data._files import path_kind
+from edgecnn.data._files import path_kind, unicode_forms
 from edgecnn.data.imagesize import read_image_size
 from edgecnn.data.records import ImageRecord
 from edgecnn.errors import DataError
@@ -92,13 +92,22 @@ def _listed_images(list_file: Path, root: Path | None) -> dict[Path, DataError |
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
-        image = abspath(list_file.parent / entry)
-        if path_kind(image) == "missing" and root is not None and not entry.startswith("./"):
-            image = abspath(root / entry) if path_kind(root / entry) != "missing" else image
+        image = _listed_path(list_file.parent, root if not entry.startswith("./") else None, entry)
         kind = path_kind(image)
         problem = None if kind == "file" else "not found" if kind == "missing" else f"is a {kind}, not a file"
         found[image] = DataError(list_file, f"image {image} {problem}", f"line {n}") if problem else None
     return found
+
+
+def _listed_path(here: Path, root: Path | None, entry: str) -> Path:
+    """A list entry's image: relative to the list's folder, else to the dataset root (if
+    given), each also in both Unicode forms; the first candidate when none exists."""
+    bases = [here] if root is None else [here, root]
+    for base in bases:
+        for name in unicode_forms(entry):
+            if path_kind(base / name) != "missing":
+                return abspath(base / name)
+    return abspath(here / entry)
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -186,3 +186,24 @@ def test_kaggle_voc_layout_lower_case_annotations_and_images(tmp_path: Path) -> 
     (tmp_path / "data.yaml").write_text("train: .\nnames: [with_mask, without_mask]\n")
     split = load_split(tmp_path / "data.yaml", "train")
     assert split.format == "voc" and split.num_boxes == 2
+
+
+@pytest.mark.parametrize(
+    ("filename", "on_disk"),
+    [
+        ("caf\u00e9 1.jpg", "cafe\u0301 1.jpg"),  # composed in the XML, decomposed on disk (macOS)
+        ("cafe\u0301 1.jpg", "caf\u00e9 1.jpg"),
+        ("C:\\Users\\me\\labelling\\photo 1.jpg", "photo 1.jpg"),  # a path from the labelling machine
+    ],
+    ids=["nfc vs nfd", "nfd vs nfc", "windows path"],
+)
+def test_voc_filename_from_another_machine_is_found(tmp_path: Path, filename: str, on_disk: str) -> None:
+    root = tmp_path / "VOC"
+    image(root / "JPEGImages" / "decoy.jpg")  # the annotation's own stem names no image
+    image(root / "JPEGImages" / on_disk, 32, 24)
+    voc_xml(root / "Annotations" / "a1.xml", filename, [{"name": "dog", "box": (2, 2, 10, 10)}], None)
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    (root / "ImageSets" / "Main" / "val.txt").write_text("a1\n")
+    (tmp_path / "data.yaml").write_text("val: VOC\nnames: [dog]\n")
+    (record,) = load_split(tmp_path / "data.yaml").records
+    assert record.path == root / "JPEGImages" / on_disk and (record.width, record.height) == (32, 24)

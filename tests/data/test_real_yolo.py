@@ -160,3 +160,15 @@ def test_a_split_without_any_label_file_warns(tmp_path: Path, caplog: pytest.Log
         assert len(load_split(data_yaml).records[0].boxes) == 0
     assert "no label file for any of the 1 images" in caplog.text
     assert str(tmp_path / "labels" / "val" / "a.txt") in caplog.text
+
+
+def test_image_list_names_in_the_other_unicode_form_are_found(tmp_path: Path) -> None:
+    """A train.txt written on Linux (composed names) for images copied from a Mac (decomposed)."""
+    on_disk = tmp_path / "images" / "val" / "cafe\u0301.jpg"
+    image(on_disk)
+    (tmp_path / "labels" / "val").mkdir(parents=True)
+    (tmp_path / "labels" / "val" / "cafe\u0301.txt").write_text("1 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "val.txt").write_text("images/val/caf\u00e9.jpg\n")
+    (tmp_path / "data.yaml").write_text("val: val.txt\nnames: [person, car]\n")
+    (record,) = load_split(tmp_path / "data.yaml").records
+    assert record.path == on_disk and record.class_ids.tolist() == [1]
