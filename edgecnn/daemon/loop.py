@@ -27,6 +27,7 @@ releases the camera.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -106,7 +107,10 @@ class Daemon:
         self.config = config
         self.max_frames = max_frames
         self.notifier = notifier or Notifier.from_env()
-        self.stats = stats or DaemonStats(config.device, stale_after=config.source.stall_timeout)
+        # A watched folder may get no image for hours: no frame then is not a fault.
+        idle_ok = getattr(config.source, "watch", False)
+        stale_after = math.inf if idle_ok else config.source.stall_timeout
+        self.stats = stats or DaemonStats(config.device, stale_after=stale_after)
         self.tick = tick
         self._preflight = preflight
         self._check: ModelCheck | None = None

@@ -53,6 +53,11 @@ class EndOfStream(Exception):  # noqa: N818 - an ending, not an error
     """The source has no more frames (a video file or folder without ``loop``)."""
 
 
+class NoFrameYet(Exception):  # noqa: N818 - a pause, not an error
+    """The source has no frame now but will have later (a watched folder waiting for new
+    images): the reader asks again, without counting a failure or a stall."""
+
+
 class SourceSettings(BaseModel):
     """Settings every source has: robustness and frame hand-over (see ``docs/daemon.md``)."""
 
@@ -122,6 +127,7 @@ class Source(abc.ABC):
         Raises:
             SourceError: the read failed.
             EndOfStream: there are no more frames.
+            NoFrameYet: none now, after waiting about a second; ask again.
         """
 
     def stop(self) -> None:  # noqa: B027 - optional hook

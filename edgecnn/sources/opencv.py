@@ -10,7 +10,9 @@
 * a folder, or a glob pattern (``frames/*.jpg``), read in sorted order;
 * anything else is a video file.
 
-Files and folders end (:class:`~edgecnn.sources.base.EndOfStream`) unless ``loop`` is set;
+Files and folders end (:class:`~edgecnn.sources.base.EndOfStream`) unless ``loop`` is set,
+or, for folders and globs, ``watch``: then the source waits for images added later (a camera
+uploading snapshots over FTP), taking each once it has been unchanged for ``WATCH_SETTLE_S``;
 ``fps`` paces them (default: as fast as the daemon takes them). A file, folder or glob that
 does not exist, or (:meth:`OpenCVSource.check`) gives no frame at all, is a config error;
 a camera or stream that does not answer is an outage, retried.
@@ -23,15 +25,16 @@ import logging
 import os
 import re
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from edgecnn._stderr import captured_stderr_fd
 from edgecnn.errors import ConfigError
-from edgecnn.sources.base import EndOfStream, Frame, Source, SourceError, SourceSettings
+from edgecnn.sources.base import EndOfStream, Frame, NoFrameYet, Source, SourceError, SourceSettings
 
 if TYPE_CHECKING:  # OpenCV and numpy load when a source opens: configs validate without them
     import cv2
@@ -40,6 +43,13 @@ if TYPE_CHECKING:  # OpenCV and numpy load when a source opens: configs validate
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: ``watch``: a new image is taken once its size and modification time have not changed for
+#: this many seconds (an upload still being written is not; clocks and preserved times do not
+#: matter); the folder is looked at every ``WATCH_POLL_S`` while idle, and a read waits at
+#: most ``WATCH_WAIT_S`` before saying it has nothing yet.
+WATCH_SETTLE_S = 1.0
+WATCH_POLL_S = 0.25
+WATCH_WAIT_S = 1.0
 Kind = Literal["device", "stream", "images", "file"]
 #: What FFmpeg (``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0...] moov atom not found``), OpenCV
 #: (``[ WARN:0@0.013] global cap_ffmpeg_impl.hpp:1329 open ...``) and libjpeg print about a
@@ -71,6 +81,11 @@ class OpenCVConfig(SourceSettings):
         None, min_length=4, max_length=4, description="Cameras: pixel format to ask for, e.g. MJPG."
     )
     loop: bool = Field(False, description="Files and folders: start over at the end instead of ending.")
+    watch: bool = Field(
+        False,
+        description="Image folders and globs: after the last image, wait for new ones (an upload folder) "
+        "instead of ending; each is taken once unchanged for 1 s.",
+    )
     open_timeout: float = Field(
         10.0, gt=0.0, le=600.0, description="Streams: seconds FFmpeg may take to open (and to read a frame)."
     )
@@ -90,6 +105,12 @@ class OpenCVConfig(SourceSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("empty input")
         return value
+
+    @model_validator(mode="after")
+    def _check_watch(self) -> OpenCVConfig:
+        if self.watch and self.loop:
+            raise ValueError("loop and watch exclude each other")
+        return self
 
     @property
     def kind(self) -> Kind:
@@ -161,10 +182,20 @@ class OpenCVSource(Source):
         self._next = 0
         self._count = 0
         self._due = 0.0
+        self._queue: deque[str] = deque()  # watch: images found, not yet read
+        self._seen: set[str] = set()  # watch: images queued once (those still there)
+        self._listed_at: int | None = None  # watch: the folder's mtime when last listed
+        self._waiting = False  # watch: images too new to take at the last listing
+        #: watch: images not settled yet: their (size, mtime) and when it was first seen so
+        self._pending: dict[str, tuple[tuple[int, int], float]] = {}
         value = config.input
+        if config.watch and self.kind != "images":
+            missing = self.kind == "file" and not Path(str(value)).exists()
+            problem = "no such folder" if missing else "watch is for image folders and globs"
+            raise ConfigError(f"source input {value!r}: {problem}")
         if self.kind == "file" and not Path(str(value)).is_file():
             raise ConfigError(f"source input {value!r}: no such file")
-        if self.kind == "images":
+        if self.kind == "images" and not config.watch:
             self._files = _image_files(str(value))
             if not self._files:
                 raise ConfigError(f"source input {value!r}: no images ({', '.join(IMAGE_SUFFIXES)})")
@@ -179,7 +210,7 @@ class OpenCVSource(Source):
         Raises:
             ConfigError: no frame can be read, naming the input.
         """
-        if self.live:
+        if self.live or self.config.watch:  # a watched folder may be empty until an upload
             return
         import cv2
 
@@ -240,7 +271,9 @@ class OpenCVSource(Source):
                 time.sleep(self._due - now)
             self._due = max(now, self._due) + 1.0 / self.config.fps
         path = None
-        if self.kind == "images":
+        if self.config.watch:
+            image, path = self._read_watched()
+        elif self.kind == "images":
             image, path = self._read_images()
         else:
             image = self._read_capture()
@@ -266,8 +299,6 @@ class OpenCVSource(Source):
         raise SourceError(f"no frame from {self.name}")
 
     def _read_images(self) -> tuple[np.ndarray, str]:
-        import cv2
-
         for _ in range(len(self._files)):
             if self._next >= len(self._files):
                 if not self.config.loop:
@@ -275,15 +306,81 @@ class OpenCVSource(Source):
                 self._next = 0
             path = self._files[self._next]
             self._next += 1
-            gone = not os.path.isfile(path)  # deleted since the folder was listed
-            image = None if gone else cv2.imread(path, cv2.IMREAD_COLOR)
+            image = self._imread(path)
             if image is not None:
                 return image, path
-            if path not in self._unreadable:  # once per file, also when looping
-                self._unreadable.add(path)
-                reason = "no longer there" if gone else "not an image OpenCV can decode"
-                log.warning("skipping %s: %s", path, reason)
         raise SourceError(f"no readable image in {self.name}")
+
+    def _imread(self, path: str) -> np.ndarray | None:
+        """The image, or None after a warning (once per file) that it was skipped."""
+        import cv2
+
+        gone = not os.path.isfile(path)  # deleted since the folder was listed
+        image = None if gone else cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None and path not in self._unreadable:  # once per file, also when looping
+            self._unreadable.add(path)
+            reason = "no longer there" if gone else "not an image OpenCV can decode"
+            log.warning("skipping %s: %s", path, reason)
+        return image
+
+    def _read_watched(self) -> tuple[np.ndarray, str]:
+        """The next new image of a watched folder or glob, in name order.
+
+        Raises:
+            NoFrameYet: none came within ``WATCH_WAIT_S`` (or a quarter of ``stall_timeout``,
+                so that waiting never looks like a hung read).
+        """
+        deadline = time.monotonic() + min(WATCH_WAIT_S, self.config.stall_timeout / 4)
+        while True:
+            while self._queue:
+                path = self._queue.popleft()
+                image = self._imread(path)
+                if image is not None:
+                    return image, path
+            if time.monotonic() >= deadline:
+                raise NoFrameYet(self.name)
+            if not self._list_new():
+                time.sleep(WATCH_POLL_S)
+
+    def _list_new(self) -> bool:
+        """Queue the images that appeared since the last listing and are settled; whether any did.
+
+        A folder is listed again only when its modification time changed or an image was too
+        new to take; images no longer there are forgotten, so memory follows the folder.
+        """
+        value = str(self.config.input)
+        try:
+            mtime = os.stat(value).st_mtime_ns if os.path.isdir(value) else None
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime == self._listed_at and not self._waiting:
+            return False
+        self._listed_at, self._waiting = mtime, False
+        listing = _image_files(value)
+        present = set(listing)
+        self._seen &= present
+        self._unreadable &= present
+        self._pending = {path: seen for path, seen in self._pending.items() if path in present}
+        now = time.monotonic()
+        for path in listing:
+            if path in self._seen:
+                continue
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            signature = (info.st_size, info.st_mtime_ns)
+            first = self._pending.get(path)
+            if first is None or first[0] != signature:  # new, or still being written
+                self._pending[path] = (signature, now)
+                self._waiting = True
+            elif now - first[1] < WATCH_SETTLE_S:
+                self._waiting = True
+            else:
+                del self._pending[path]
+                self._seen.add(path)
+                self._queue.append(path)
+        return bool(self._queue)
 
     def stop(self) -> None:
         """Release the capture."""

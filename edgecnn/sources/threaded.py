@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgecnn.sources.base import EndOfStream, Frame, Source, frame_problem
+from edgecnn.sources.base import EndOfStream, Frame, NoFrameYet, Source, frame_problem
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,9 @@ class ThreadedSource:
                     if self._current(gen):
                         self._finish()
                     return
+                except NoFrameYet:
+                    self._end(gen)
+                    continue
                 except Exception as exc:
                     self._end(gen)
                     problem = f"read failed: {_one_line(exc)}"

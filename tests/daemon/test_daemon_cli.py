@@ -415,3 +415,43 @@ def test_a_model_without_metadata_runs_with_settings_from_the_config(
         Daemon(load_device_config(config), max_frames=3, notifier=Notifier()).run()
         detections[model] = [record["detections"] for record in jsonl(out)]
     assert detections["det_plain"] == detections["det"] and any(detections["det"])
+
+
+def test_a_watched_folder_keeps_running_and_takes_images_uploaded_later(
+    tiny_models: dict[str, Path],
+    video_file: Path,
+    tmp_path: Path,
+    config_file: Callable[..., Path],
+    cli_process: Callable[..., subprocess.Popen],
+    until: Callable[..., bool],
+    jsonl: Any,
+) -> None:
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    cv2.imwrite(str(upload / "cam-0001.jpg"), _frame(video_file, 0))
+    out = tmp_path / "out.jsonl"
+    config = config_file(
+        f"model: {{path: {tiny_models['det']}, num_threads: 1}}\n"
+        f"source: {{type: opencv, input: {upload}, watch: true}}\n"
+        f"sinks: [{{type: jsonl, path: {out}}}]\n"
+    )
+    proc = cli_process("run", "--config", str(config))
+    try:
+        assert until(lambda: out.exists() and len(jsonl(out)) == 1, timeout=60)
+        time.sleep(3)  # idle: a folder source without watch would have ended by now
+        assert proc.poll() is None
+        # An upload written in two parts, as FTP does: read once, whole.
+        data = cv2.imencode(".jpg", _frame(video_file, 1))[1].tobytes()
+        with (upload / "cam-0002.jpg").open("wb") as f:
+            f.write(data[:100])
+            f.flush()
+            time.sleep(0.5)
+            f.write(data[100:])
+        assert until(lambda: len(jsonl(out)) == 2, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert [Path(r["file"]).name for r in jsonl(out)] == ["cam-0001.jpg", "cam-0002.jpg"]
+    assert "skipping" not in stderr and "offline" not in stderr

@@ -4,6 +4,7 @@ behaviour where the camera cannot exist (not installed here; a thin fake checks 
 from __future__ import annotations
 
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 
 from edgecnn.errors import ConfigError
 from edgecnn.sources import build_source, plugins
-from edgecnn.sources.base import EndOfStream, SourceError
+from edgecnn.sources import opencv as opencv_source
+from edgecnn.sources.base import EndOfStream, NoFrameYet, SourceError
 from edgecnn.sources.opencv import OpenCVConfig, OpenCVSource, input_kind, public_name
 from edgecnn.sources.picamera2 import Picamera2Config, Picamera2Source
 
@@ -241,3 +243,85 @@ def test_picamera2_config_bounds() -> None:
         Picamera2Config(type="picamera2", size=(640, 480), lores_size=(1280, 720))
     with pytest.raises(ValueError, match="both even"):
         Picamera2Config(type="picamera2", lores_size=(641, 360))
+
+
+# -- watch: an upload folder -------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shorter settle and wait times than the daemon's (1 s each), same logic."""
+    monkeypatch.setattr(opencv_source, "WATCH_SETTLE_S", 0.2)
+    monkeypatch.setattr(opencv_source, "WATCH_WAIT_S", 0.4)
+    monkeypatch.setattr(opencv_source, "WATCH_POLL_S", 0.02)
+
+
+def _png(value: int) -> bytes:
+    return cv2.imencode(".png", np.full((8, 8, 3), value, np.uint8))[1].tobytes()
+
+
+def _read_watched(src: OpenCVSource, tries: int = 20) -> tuple[int, str]:
+    """The next image's value and file name, asking again while the source has nothing yet."""
+    for _ in range(tries):
+        try:
+            frame = src.read()
+        except NoFrameYet:
+            continue
+        return int(frame.image[0, 0, 0]), Path(frame.path or "").name
+    raise AssertionError("no image came")
+
+
+def test_watched_folder_takes_new_images_once_they_are_complete(tmp_path: Path, quick_watch: None) -> None:
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_png(10))  # there before the start: read first
+    src = _source(input=str(folder), watch=True)
+    src.check()  # an empty or unreadable upload folder is fine: images may come later
+    with src:
+        assert _read_watched(src) == (10, "a.png")
+        started = time.monotonic()
+        with pytest.raises(NoFrameYet):
+            src.read()
+        assert time.monotonic() - started >= 0.4  # it waited WATCH_WAIT_S, not for ever
+        # An upload in two parts: the half-written file is not taken (no skip warning for it).
+        data = _png(30)
+        (folder / "c.png").write_bytes(data[: len(data) // 2])
+        (folder / "b.png").write_bytes(_png(20))
+        time.sleep(0.1)
+        with (folder / "c.png").open("ab") as f:
+            f.write(data[len(data) // 2 :])
+        assert [_read_watched(src), _read_watched(src)] == [(20, "b.png"), (30, "c.png")]
+        # Taken once; a new upload under a name already gone is a new image.
+        (folder / "a.png").unlink()
+        with pytest.raises(NoFrameYet):
+            src.read()
+        (folder / "a.png").write_bytes(_png(40))
+        assert _read_watched(src) == (40, "a.png")
+
+
+def test_watch_settings_that_cannot_work(tmp_path: Path, video_file: Path) -> None:
+    with pytest.raises(ValueError, match="loop and watch exclude each other"):
+        OpenCVConfig(type="opencv", input=str(tmp_path), watch=True, loop=True)
+    with pytest.raises(ConfigError, match="watch is for image folders and globs"):
+        _source(input=str(video_file), watch=True)
+    with pytest.raises(ConfigError, match="no such folder"):
+        _source(input=str(tmp_path / "missing"), watch=True)
+
+
+def test_threaded_watch_waits_without_failures_or_stalls(tmp_path: Path, quick_watch: None) -> None:
+    from edgecnn.sources.threaded import ThreadedSource
+
+    config = OpenCVConfig(type="opencv", input=str(tmp_path), watch=True, stall_timeout=0.3)
+    src = ThreadedSource(lambda: OpenCVSource(config), stall_timeout=config.stall_timeout, realtime=False)
+    src.start()
+    try:
+        assert src.read(timeout=1.5) is None  # longer than the stall timeout: nothing yet
+        (tmp_path / "x.png").write_bytes(_png(70))
+        frame = None
+        deadline = time.monotonic() + 10
+        while frame is None and time.monotonic() < deadline:
+            frame = src.read(timeout=0.1)
+        assert frame is not None and int(frame.image[0, 0, 0]) == 70
+        assert src.stalls == 0 and src.failures == 0
+    finally:
+        src.stop()
