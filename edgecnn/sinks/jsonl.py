@@ -45,6 +45,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgecnn.daemon.signals import reopen_requests, request_stop
+from edgecnn.sinks._outage import Outage
 from edgecnn.sinks.base import FrameResult, Sink, SinkContext
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,12 @@ class JsonlSink(Sink):
         self.rotations = 0
         self._overflow = 0  # lines the full queue refused (emit's thread only)
         self._lost = 0  # lines whose write failed (the writer's thread only)
-        self._outage: int | None = None  # lines lost since writing started failing; None: it works
+        self._outage = Outage(
+            log,
+            str(self.path or "stdout"),
+            "jsonl sink: cannot write %s: %s; dropping lines until it works again",
+            "jsonl sink: writing %s again; %d lines were dropped meanwhile",
+        )
         self._rotate_failing = False
         self._stdout_closed = False
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
@@ -150,9 +156,9 @@ class JsonlSink(Sink):
                 self._write(lines)
             if _STOP in batch:
                 break
-        if self._outage is not None:
+        if self._outage.lost is not None:
             log.warning(
-                "jsonl sink: stopped with %s still failing; %d lines dropped", self._where, self._outage
+                "jsonl sink: stopped with %s still failing; %d lines dropped", self._where, self._outage.lost
             )
         self._close()
 
@@ -216,22 +222,11 @@ class JsonlSink(Sink):
     def _failed(self, exc: OSError, lines: int) -> None:
         """Count ``lines`` as dropped; log the first failure of an outage, with its reason."""
         self._lost += lines
-        if self._outage is None:
-            self._outage = 0
-            log.error(
-                "jsonl sink: cannot write %s: %s; dropping lines until it works again",
-                self._where,
-                exc.strerror or exc,
-            )
-        self._outage += lines
+        self._outage.failed(exc.strerror or exc, lines)
 
     def _recovered(self) -> None:
         """A batch was written: end the outage, if any, saying what it cost."""
-        if self._outage is not None:
-            log.warning(
-                "jsonl sink: writing %s again; %d lines were dropped meanwhile", self._where, self._outage
-            )
-            self._outage = None
+        self._outage.worked()
 
     # -- the file --------------------------------------------------------------------------
 

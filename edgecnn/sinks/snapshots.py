@@ -34,6 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgecnn.sinks._outage import Outage
 from edgecnn.sinks.base import FrameResult, Sink
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,13 @@ class SnapshotSink(Sink):
         self.dropped = 0
         self._clock = clock
         self._last: dict[str | None, float] = {}
-        self._failing_since: int | None = None  # ``dropped`` when the current write outage began
+        self._outage = Outage(
+            log,
+            str(self.directory),
+            "snapshots: cannot write to %s: %s; dropping snapshots until a write works",
+            "snapshots: writing to %s again; %d snapshots dropped meanwhile",
+            recovered_level=logging.INFO,
+        )
         self._labels = set(config.labels)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
         self._files: deque[tuple[Path, int]] = deque()
@@ -161,17 +168,10 @@ class SnapshotSink(Sink):
             try:
                 self._write(result, labels)
             except (OSError, ValueError) as exc:
-                if self._failing_since is None:
-                    self._failing_since = self.dropped
-                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-                    log.error("snapshots: cannot write to %s: %s; dropping snapshots until a write works",
-                              self.directory, reason)
+                self._outage.failed(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
                 self.dropped += 1
             else:
-                if self._failing_since is not None:
-                    log.info("snapshots: writing to %s again; %d snapshots dropped meanwhile",
-                             self.directory, self.dropped - self._failing_since)
-                    self._failing_since = None
+                self._outage.worked()
 
     def _write(self, result: FrameResult, labels: list[str]) -> None:
         from edgecnn.sinks.draw import draw_detections, encode_jpeg  # OpenCV: not needed to validate
