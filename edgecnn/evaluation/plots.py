@@ -21,7 +21,8 @@ PR_CURVE_FILE = "pr_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib figure of ``width`` x ``height`` inches at 100 dpi on its own Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -32,7 +33,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def plot_pr_curve(metrics: DetectionMetrics, path: str | Path, iou: float = 0.5) -> Path:
     """Per-class precision-recall curves at ``iou`` and their mean (the mAP curve); returns ``path``."""
-    fig = _figure(7, 5)
+    fig = new_figure(7, 5)
     ax = fig.add_subplot(1, 1, 1)
     recall = metrics.recall_thresholds
     curves = []
@@ -70,7 +71,7 @@ def plot_confusion_matrix(metrics: ClassificationMetrics, path: str | Path, norm
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     n = len(metrics.names)
     side = min(max(4.0, 0.5 * n + 2), 20)
-    fig = _figure(side + 1, side)
+    fig = new_figure(side + 1, side)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
     fig.colorbar(image, ax=ax, fraction=0.046)

@@ -18,13 +18,14 @@ quantised one over a validation split and measures:
   (median, :func:`edgecnn.bench.bench_model`, one thread; x86 timings do not predict ARM);
 * optionally the **worst layers** by RMSE / scale (:mod:`edgecnn.quantize.debugger`).
 
-:func:`write_report` writes ``report.json`` and ``report.md``; :func:`check_gate` is the
+:func:`write_report` writes ``report.json``, ``report.md`` and ``per_class.png``; :func:`check_gate` is the
 release gate of ``edgecnn quantize --max-drop``. Everything here except the worst layers
 runs without TensorFlow.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import platform
@@ -376,8 +377,9 @@ def _percent(share: float | None) -> str:
     return "n/a" if share is None else f"{100 * share:.2f} %"
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """``report.md``: the report as Markdown tables."""
+def render_markdown(report: dict[str, Any], chart: str | None = None) -> str:
+    """``report.md``: the report as Markdown tables, after the image ``chart`` if given (a
+    file name in the report folder)."""
     m = report["metrics"]
     size = report["size"]
     lines = [
@@ -402,6 +404,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Metrics (points)", "", "| metric | float | quantised | drop |", "|---|---:|---:|---:|"]
     for key, v in m["overall"].items():
         lines.append(f"| {key} | {_fmt(v['float'])} | {_fmt(v['quantized'])} | {_fmt(v['drop'])} |")
+    if chart:
+        lines += ["", f"![float and int8 per class, largest drop first]({chart})"]
     if m["per_class"]:
         keys = list(next(iter(m["per_class"].values())))
         header = " | ".join(f"{k} float | {k} quantised | {k} drop" for k in keys)
@@ -481,16 +485,23 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.md`` into ``out_dir`` (created).
+    """Write ``report.json``, the chart ``per_class.png`` (:mod:`edgecnn.quantize.chart`;
+    without matplotlib, none) and ``report.md``, which shows the chart, into ``out_dir``
+    (created).
 
     Returns:
-        The paths of the two files.
+        The paths of the JSON and Markdown files.
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     json_path, md_path = folder / REPORT_JSON, folder / REPORT_MD
     json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    md_path.write_text(render_markdown(report))
+    chart = None
+    if report["metrics"]["per_class"] and importlib.util.find_spec("matplotlib") is not None:
+        from edgecnn.quantize.chart import CHART_FILE, plot_per_class
+
+        chart = plot_per_class(report, folder / CHART_FILE).name
+    md_path.write_text(render_markdown(report, chart))
     return json_path, md_path
 
 

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
 from edgecnn.errors import EdgecnnError, ModelError
 from edgecnn.postprocess.filter import Detections
+from edgecnn.quantize.chart import CHART_FILE, MAX_ROWS, Row, chart_rows, plot_per_class
 from edgecnn.quantize.report import (
     QualityGateError,
     _ErrorStats,
@@ -19,6 +21,7 @@ from edgecnn.quantize.report import (
     match_detections,
     metric_table,
     render_markdown,
+    write_report,
 )
 
 
@@ -201,3 +204,67 @@ def _run_int8(blob: bytes, x: np.ndarray) -> tuple[list[str], list[list[int]]]:
     return ops, [
         interpreter.get_tensor(o["index"]).ravel().tolist() for o in interpreter.get_output_details()
     ]
+
+
+def _detect_report(drops: dict[str, float | None], max_drop: float | None = None) -> dict[str, Any]:
+    """A detector's report whose classes lose ``drops`` points of AP50 (None: not measured)."""
+    per_class = {
+        name: {"ap50": 0.9 if drop is not None else None, "ap50_95": 0.5} for name, drop in drops.items()
+    }
+    quant = {
+        name: {"ap50": 0.9 - drop / 100 if drop is not None else None, "ap50_95": 0.5}
+        for name, drop in drops.items()
+    }
+    report: dict[str, Any] = {
+        "task": "detect",
+        "model": "tiny",
+        "split": "val",
+        "primary_metric": "map50",
+        "metrics": metric_table(
+            "detect", {"map50": 0.9, "per_class": per_class}, {"map50": 0.88, "per_class": quant}
+        ),
+    }
+    if max_drop is not None:
+        report["gate"] = {"metric": "map50", "max_drop": max_drop, "drop": 2.0, "passed": False}
+    return report
+
+
+def test_chart_rows_put_all_classes_first_then_the_largest_drop() -> None:
+    rows, left_out = chart_rows(
+        _detect_report({"cat": 0.5, "dog": 6.0, "bird": None, "cow": -1.0, "ant": 0.5})
+    )
+    assert [r.label for r in rows] == ["all classes (mAP50)", "dog", "cat", "ant", "cow", "bird"]
+    assert rows[1] == Row("dog", 90.0, pytest.approx(84.0), pytest.approx(6.0)) and left_out == 0
+    many = {f"c{i}": float(i) for i in range(MAX_ROWS + 5)}
+    rows, left_out = chart_rows(_detect_report(many))
+    assert len(rows) == MAX_ROWS + 1 and left_out == 5 and rows[1].label == f"c{MAX_ROWS + 4}"
+
+
+def _red_pixels(path: Path) -> int:
+    image = cv2.imread(str(path))  # BGR
+    b, g, r = (image[..., i].astype(int) for i in range(3))
+    return int(((r > 180) & (g < 90) & (b < 90)).sum())
+
+
+def test_chart_draws_a_drop_over_the_gate_in_red_and_report_md_shows_it(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    calm = plot_per_class(_detect_report({"cat": 0.5, "dog": 1.0}, max_drop=3.0), tmp_path / "calm.png")
+    hurt = plot_per_class(_detect_report({"cat": 0.5, "dog": 6.0}, max_drop=3.0), tmp_path / "hurt.png")
+    for path in (calm, hurt):
+        image = cv2.imread(str(path))
+        assert image is not None and image.shape[1] == 800  # 8 inches at 100 dpi
+    assert _red_pixels(calm) == 0 and _red_pixels(hurt) > 10
+    report = {
+        **_detect_report({"cat": 0.5}),
+        "float_model": "f.tflite",
+        "quantized_model": "q.tflite",
+        "quantized_input": "int8",
+        "data": "d.yaml",
+        "images": 3,
+        "agreement": {"kind": "top1", "value": 1.0, "images": 3, "same_top1": 3},
+        "output_error": [],
+        "size": {"float_bytes": 100, "quantized_bytes": 30, "ratio": 0.3},
+    }
+    write_report(report, tmp_path / "report")
+    assert (tmp_path / "report" / CHART_FILE).is_file()
+    assert f"]({CHART_FILE})" in (tmp_path / "report" / "report.md").read_text()
