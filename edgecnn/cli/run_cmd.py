@@ -40,6 +40,14 @@ def run(
     jsonl: Annotated[
         str | None, typer.Option("--jsonl", help="Without --config: JSON-lines output file ('-': stdout).")
     ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Without --config: also write each frame with its boxes drawn as a JPEG into this "
+            "folder (named after the image for folders).",
+        ),
+    ] = None,
     conf: Annotated[
         float | None, typer.Option("--conf", help="Without --config: score threshold (default: the model's).")
     ] = None,
@@ -70,6 +78,7 @@ def run(
         "--model": model,
         "--source": source,
         "--jsonl": jsonl,
+        "--save": save,
         "--conf": conf,
         "--iou": iou,
         "--max-det": max_det,
@@ -92,6 +101,7 @@ def run(
             model,
             source,
             jsonl=jsonl,
+            save=save,
             conf=conf,
             iou=iou,
             max_det=max_det,

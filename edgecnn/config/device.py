@@ -309,6 +309,8 @@ class DeviceConfig(_Strict):
             elif kind == "snapshots":
                 where = self.where("sinks", i, "directory") if sink.directory else self.where("sinks", i)
                 outputs.append((i, snapshot_directory(sink, self.state_path), True, where))
+            elif kind == "annotated":
+                outputs.append((i, sink.directory, True, self.where("sinks", i, "directory")))
         return outputs
 
     def where(self, *loc: str | int) -> str:
@@ -587,6 +589,7 @@ FLAGS: dict[tuple[str, ...], str] = {
     ("classes",): "--classes",
     ("max_det",): "--max-det",
     ("sinks",): "--jsonl",
+    ("sinks", "1"): "--save",
     ("device",): "--device",
     **{("model", key): SETTING_FLAGS[key] for key in SPEC_KEYS},
 }
@@ -620,8 +623,10 @@ def config_from_flags(
     max_det: int | None = None,
     num_threads: int | None = None,
     model_settings: Mapping[str, Any] | None = None,
+    save: str | Path | None = None,
 ) -> DeviceConfig:
-    """The config of ``edgecnn run --model M --source S [--jsonl F] ...`` (an OpenCV source).
+    """The config of ``edgecnn run --model M --source S [--jsonl F] [--save DIR] ...`` (an
+    OpenCV source; ``save`` adds an ``annotated`` sink).
 
     ``model_settings`` are the flags for a model without metadata (``model:`` keys,
     :data:`SPEC_KEYS`; None values are left out).
@@ -638,6 +643,8 @@ def config_from_flags(
         "source": {"type": "opencv", "input": int(source) if source.isdigit() else source},
         "sinks": [{"type": "jsonl", "path": jsonl or "-"}],
     }
+    if save is not None:
+        data["sinks"].append({"type": "annotated", "directory": str(save)})
     for key, value in (("thresholds", conf), ("iou", iou), ("max_det", max_det)):
         if value is not None:
             data[key] = value

@@ -27,7 +27,7 @@ from edgecnn.sources import type_key
 log = logging.getLogger(__name__)
 
 #: modules of this package that are sink plugins
-PLUGINS: tuple[str, ...] = ("jsonl", "mqtt", "http", "snapshots")
+PLUGINS: tuple[str, ...] = ("jsonl", "mqtt", "http", "snapshots", "annotated")
 
 
 @dataclass(frozen=True)

@@ -455,3 +455,23 @@ def test_a_watched_folder_keeps_running_and_takes_images_uploaded_later(
         _, stderr = proc.communicate()
     assert [Path(r["file"]).name for r in jsonl(out)] == ["cam-0001.jpg", "cam-0002.jpg"]
     assert "skipping" not in stderr and "offline" not in stderr
+
+
+def test_save_writes_every_image_annotated_under_its_own_name(
+    tiny_models: dict[str, Path], video_file: Path, tmp_path: Path, cli: Callable[..., Any], jsonl: Any
+) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"shot {i}.png"), _frame(video_file, i))
+    out, saved = tmp_path / "out.jsonl", tmp_path / "saved"
+    args = ("run", "--model", str(tiny_models["det"]), "--source", str(folder), "--jsonl", str(out))
+    proc = cli(*args, "--save", str(saved))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in saved.iterdir()) == [f"shot {i}.jpg" for i in range(4)]
+    for record in jsonl(out):
+        image = cv2.imread(str(saved / (Path(record["file"]).stem + ".jpg")))
+        assert image.shape == (120, 160, 3)  # the source image's size, not the model input's
+    (tmp_path / "afile").write_text("")
+    proc = cli(*args, "--save", str(tmp_path / "afile"))
+    assert proc.returncode == 2 and "--save" in proc.stderr and "afile" in proc.stderr, proc.stderr

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from edgecnn.daemon.state import DaemonStats
+from edgecnn.sinks.annotated import AnnotatedConfig
 from edgecnn.sinks.http import HttpConfig, prometheus_text
 from edgecnn.sinks.mqtt import MqttConfig
 from edgecnn.sinks.snapshots import SnapshotsConfig
@@ -19,6 +20,8 @@ DOC = (Path(__file__).parents[2] / "docs" / "sinks.md").read_text()
 
 
 def default_text(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
     value = field.default
     if value is None:
         return "none"
@@ -65,6 +68,7 @@ def doc_table(heading: str) -> dict[str, tuple[str, str]]:
 @pytest.mark.parametrize(("heading", "config"), [
     ("## MQTT (`type: mqtt`)", MqttConfig), ("## HTTP (`type: http`)", HttpConfig),
     ("## Snapshots (`type: snapshots`)", SnapshotsConfig),
+    ("## Annotated frames (`type: annotated`)", AnnotatedConfig),
 ])
 def test_docs_config_tables_match_the_models(heading: str, config: type[BaseModel]) -> None:
     rows = doc_table(heading)
