@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgecnn.sinks._outage import Outage
+from edgecnn.sinks._writer import QueueWriter
 from edgecnn.sinks.base import FrameResult, Sink
 
 log = logging.getLogger(__name__)
-
-_STOP = object()
 
 
 class AnnotatedConfig(BaseModel):
@@ -68,65 +65,38 @@ class AnnotatedSink(Sink):
         self.config = config
         self.directory = config.directory
         self.written = 0
-        self.dropped = 0
+        self._busy = 0  # frames that found no room in the queue
+        self._over = 0  # frames past max_files
         self._names: set[str] = set()  # file names written in this run
-        self._full = False  # max_files reached
-        self._outage = Outage(
+        outage = Outage(
             log,
             str(self.directory),
             "annotated: cannot write to %s: %s; dropping frames until a write works",
             "annotated: writing to %s again; %d frames dropped meanwhile",
             recovered_level=logging.INFO,
         )
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
-        self._thread: threading.Thread | None = None
+        self._writer = QueueWriter("annotated", self._write, outage, config.queue_size)
 
     def start(self) -> None:
         """Create the directory and start the writer."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._run, name="annotated-sink", daemon=True)
-        self._thread.start()
+        self._writer.start()
+
+    @property
+    def dropped(self) -> int:  # type: ignore[override]
+        """Frames not written: no room in the queue, a failed write, or past ``max_files``."""
+        return self._busy + self._writer.failed + self._over
 
     def emit(self, result: FrameResult) -> None:
         """Queue the frame, waiting up to ``wait_s`` for room."""
         if result.image is None or (self.config.only_detections and not result.detections):
             return
-        try:
-            self._queue.put(result, timeout=self.config.wait_s)
-        except queue.Full:
-            self.dropped += 1
+        if not self._writer.put(result, self.config.wait_s):
+            self._busy += 1
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Write what is queued (waiting up to ``timeout`` s per frame at most) and stop."""
-        if self._thread is None:
-            return
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            log.warning("annotated: writer stuck; %d frames not written", self._queue.qsize())
-        self._thread.join(timeout + self._queue.qsize() * timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            assert isinstance(item, FrameResult)
-            if self.written >= self.config.max_files:
-                if not self._full:
-                    self._full = True
-                    log.warning(
-                        "annotated: wrote %d files to %s, the most max_files allows; not writing more",
-                        self.written,
-                        self.directory,
-                    )
-                self.dropped += 1
-                continue
-            try:
-                self._write(item)
-            except (OSError, ValueError) as exc:
-                self._outage.failed(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
-                self.dropped += 1
-            else:
-                self._outage.worked()
+        """Write what is queued (allowing ``timeout`` seconds per frame) and stop the writer."""
+        self._writer.stop(timeout, per_item=timeout)
 
     def file_name(self, result: FrameResult) -> str:
         """``<image stem>.jpg`` for frames of image files (``<stem>_<frame>.jpg`` when that
@@ -141,6 +111,15 @@ class AnnotatedSink(Sink):
         from edgecnn.sinks.draw import draw_detections, encode_jpeg  # OpenCV: not needed to validate
 
         assert result.image is not None
+        if self.written >= self.config.max_files:
+            if not self._over:
+                log.warning(
+                    "annotated: wrote %d files to %s, the most max_files allows; not writing more",
+                    self.written,
+                    self.directory,
+                )
+            self._over += 1
+            return
         data = encode_jpeg(draw_detections(result.image, result.detections), self.config.jpeg_quality)
         name = self.file_name(result)
         path = self.directory / name

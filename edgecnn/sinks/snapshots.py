@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgecnn.sinks._outage import Outage
+from edgecnn.sinks._writer import QueueWriter
 from edgecnn.sinks.base import FrameResult, Sink
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,6 @@ log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^\d{8}T\d{6}\.\d{3}Z_\d+_[\w+-]*\.jpg$")
 #: temporary names a write goes through (a crash mid-write may leave one; start() removes them)
 TMP_RE = re.compile(r"^\.\d{8}T\d{6}\.\d{3}Z_\d+_[\w+-]*\.jpg\.tmp$")
-_STOP = object()
 
 
 class SnapshotsConfig(BaseModel):
@@ -101,21 +99,20 @@ class SnapshotSink(Sink):
         self.directory = snapshot_directory(config, state_dir)
         self.written = 0
         self.deleted = 0
-        self.dropped = 0
+        self._busy = 0  # frames that found the queue full
         self._clock = clock
         self._last: dict[str | None, float] = {}
-        self._outage = Outage(
+        outage = Outage(
             log,
             str(self.directory),
             "snapshots: cannot write to %s: %s; dropping snapshots until a write works",
             "snapshots: writing to %s again; %d snapshots dropped meanwhile",
             recovered_level=logging.INFO,
         )
+        self._writer = QueueWriter("snapshots", lambda item: self._write(*item), outage, config.queue_size)
         self._labels = set(config.labels)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=config.queue_size)
         self._files: deque[tuple[Path, int]] = deque()
         self._bytes = 0
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Create the directory, remove stale temporary files, index the snapshots there, start the writer."""
@@ -127,8 +124,12 @@ class SnapshotSink(Sink):
         for _, _, path in sorted(found):
             self._add(path)
         self._prune()
-        self._thread = threading.Thread(target=self._run, name="snapshot-sink", daemon=True)
-        self._thread.start()
+        self._writer.start()
+
+    @property
+    def dropped(self) -> int:  # type: ignore[override]
+        """Snapshots not taken: the writer was busy, or the write failed."""
+        return self._busy + self._writer.failed
 
     def emit(self, result: FrameResult) -> None:
         """Queue the frame if it has a triggering detection and the rate limit allows; returns at once."""
@@ -143,35 +144,15 @@ class SnapshotSink(Sink):
         due = [k for k in keys if k not in self._last or now - self._last[k] >= self.config.min_interval_s]
         if not due:
             return
-        try:
-            self._queue.put_nowait((result, sorted(labels)))
-        except queue.Full:
-            self.dropped += 1
+        if not self._writer.put((result, sorted(labels))):
+            self._busy += 1
             return
         for key in due:
             self._last[key] = now
 
     def stop(self, timeout: float = 2.0) -> None:
         """Write what is queued (within ``timeout`` seconds) and stop the writer."""
-        if self._thread is None:
-            return
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            log.warning("snapshots: writer stuck; %d snapshots not written", self._queue.qsize())
-        self._thread.join(timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            result, labels = item  # type: ignore[misc]
-            try:
-                self._write(result, labels)
-            except (OSError, ValueError) as exc:
-                self._outage.failed(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
-                self.dropped += 1
-            else:
-                self._outage.worked()
+        self._writer.stop(timeout)
 
     def _write(self, result: FrameResult, labels: list[str]) -> None:
         from edgecnn.sinks.draw import draw_detections, encode_jpeg  # OpenCV: not needed to validate
