@@ -271,6 +271,7 @@ def compare_models(
     split: str = "val",
     latency_runs: int = 50,
     progress: ProgressFactory = no_progress,
+    loaded: Split | None = None,
 ) -> dict[str, Any]:
     """Measure a quantised model against its float twin on a dataset split (module docstring).
 
@@ -281,6 +282,7 @@ def compare_models(
         split: the split to measure on (never the calibration images' train split).
         latency_runs: timed runs per model for the latency figures (0: skip latency).
         progress: a :data:`ProgressFactory`.
+        loaded: ``split`` of ``data_yaml`` when the caller has loaded it already.
 
     Returns:
         The report as a JSON-ready dict (``worst_layers`` and ``gate`` are added by the caller).
@@ -293,7 +295,7 @@ def compare_models(
     spec = read_spec(quant_path)
     if spec is None:
         raise ModelError(f"{quant_path} has no edgecnn metadata; quantise it with `edgecnn quantize`")
-    data = load_split(data_yaml, split)
+    data = loaded if loaded is not None else load_split(data_yaml, split)
     metrics_of = {}
     for name, path in (("float", float_path), ("quantized", quant_path)):
         with progress(f"evaluating the {name} model", len(data)) as update:

@@ -135,8 +135,10 @@ def run_quantize(
             check_output(folder / name, "--report", "file", inputs)
     spec = load_run_spec(model_path)
     calibration = load_calibration_set(calib) if calib is not None and mode == "int8" else None
+    val = None
     if data is not None:  # fail on a bad dataset, or one the model does not fit, before the slow work
-        check_split_fits(load_split(data, split), spec, str(data))
+        val = load_split(data, split)
+        check_split_fits(val, spec, str(data))
     model = load_keras_model(model_path)
     with traced(model) as saved_model:
         total = len(calibration) if calibration is not None else 1
@@ -152,7 +154,7 @@ def run_quantize(
                 progress=update,
                 saved_model=saved_model,
             )
-        if data is None:
+        if data is None or val is None:
             return QuantizeOutcome(result)
 
         float_path = folder / FLOAT_REFERENCE
@@ -162,7 +164,6 @@ def run_quantize(
             update(1)
         errors = None
         if mode == "int8" and calibration is not None and top_layers > 0:
-            val = load_split(data, split)
 
             def samples() -> Iterator[list[np.ndarray]]:
                 for tensor, _, _ in itertools.islice(iter_preprocessed(val, spec.input), debug_images):
@@ -173,7 +174,7 @@ def run_quantize(
                 errors = layer_errors(
                     saved_model, representative_dataset(calibration, spec.input, update), samples
                 )
-    report = compare_models(float_path, result.path, data, split, latency_runs, progress)
+    report = compare_models(float_path, result.path, data, split, latency_runs, progress, loaded=val)
     report["mode"] = mode
     report["report_dir"] = str(folder)
     if calibration is not None:
