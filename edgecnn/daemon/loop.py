@@ -179,6 +179,7 @@ class Daemon:
             device=cfg.device,
             model=spec.name,
             labels=tuple(spec.labels),
+            task=spec.task,
             state=self.stats,
             state_dir=cfg.state_path,
         )

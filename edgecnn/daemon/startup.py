@@ -144,7 +144,11 @@ def check_config(config: DeviceConfig) -> str:
     source.check()
     spec = early.spec
     context = SinkContext(
-        device=config.device, model=spec.name, labels=tuple(spec.labels), state_dir=config.state_path
+        device=config.device,
+        model=spec.name,
+        labels=tuple(spec.labels),
+        task=spec.task,
+        state_dir=config.state_path,
     )
     for sink_config in config.sinks:
         build_sink(sink_config, context)

@@ -91,6 +91,7 @@ class SinkContext:
         device: the device's name (``device:`` in the config; MQTT topic level, page title).
         model: the model's name.
         labels: the model's class names, index = class id.
+        task: the model's task, ``detect`` or ``classify``.
         state: the daemon's live :class:`~edgecnn.daemon.state.DaemonStats` (fps, source
             state, latest frame, ...) for sinks that report health; None outside the daemon.
         state_dir: a writable directory for files (``$STATE_DIRECTORY`` under systemd).
@@ -99,6 +100,7 @@ class SinkContext:
     device: str
     model: str = ""
     labels: tuple[str, ...] = ()
+    task: str = "detect"
     state: Any = None
     state_dir: Path = Path(".")
 

@@ -3,7 +3,9 @@
 ``<prefix>/<device>/status`` is retained: ``online`` once connected, ``offline`` through
 the broker's last will when the process dies, and published before a clean stop. The
 source's state (``online`` / ``offline`` / ...) goes retained to ``<prefix>/<device>/source``
-as ``{"state": .., "detail": ..}``.
+as ``{"state": .., "detail": ..}``. A detector's count of objects per label goes retained to
+``<prefix>/<device>/<label>`` when it changes, with Home Assistant discovery configs on
+request (:mod:`edgecnn.sinks._homeassistant`).
 
 :meth:`MqttSink.emit` only serialises the record and appends it to a bounded queue; a
 publisher thread hands messages to paho, whose own network thread does the I/O and
@@ -32,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from edgecnn.errors import ConfigError
+from edgecnn.sinks._homeassistant import count_labels, discovery_messages, label_topics
 from edgecnn.sinks.base import FrameResult, Sink
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,22 @@ class MqttConfig(BaseModel):
         256, ge=1, le=100_000, description="Messages kept while the broker is away; older ones are dropped."
     )
     skip_empty: bool = Field(False, description="Do not publish frames without detections.")
+    counts: bool = Field(
+        True,
+        description="Detectors: publish each label's number of objects, retained, to "
+        "<prefix>/<device>/<label> when it changes (Frigate's object topics).",
+    )
+    home_assistant: bool = Field(
+        False,
+        description="Publish Home Assistant MQTT discovery configs for the counts: a sensor and an occupancy "
+        "binary sensor per label.",
+    )
+    discovery_prefix: str = Field(
+        "homeassistant",
+        min_length=1,
+        pattern=r"^[^#+\x00]*[^#+/\x00]$",
+        description="Home Assistant's discovery prefix.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> MqttConfig:
@@ -77,6 +96,8 @@ class MqttConfig(BaseModel):
             raise ValueError("ca_file, cert_file and key_file need tls: true")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
+        if self.home_assistant and not self.counts:
+            raise ValueError("home_assistant needs counts: true (the sensors show the counts)")
         return self
 
 
@@ -95,6 +116,9 @@ class MqttSink(Sink):
     Args:
         config: the sink's settings.
         device: the device name, used as a topic level.
+        labels: the model's labels (the count topics).
+        task: the model's task; counts are for detectors only.
+        model: the model's name (Home Assistant's device model).
 
     Attributes:
         dropped: messages discarded because the queue was full, or still queued at :meth:`stop`.
@@ -106,7 +130,15 @@ class MqttSink(Sink):
 
     remind_s: float = 300.0
 
-    def __init__(self, config: MqttConfig, *, device: str) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        *,
+        device: str,
+        labels: tuple[str, ...] = (),
+        task: str = "detect",
+        model: str = "",
+    ) -> None:
         if not device or any(c in device for c in "/#+\x00"):
             raise ConfigError(f"device name {device!r} cannot be an MQTT topic level (no / # + allowed)")
         self.config = config
@@ -115,6 +147,10 @@ class MqttSink(Sink):
         self.topic_detections = f"{base}/detections"
         self.topic_status = f"{base}/status"
         self.topic_source = f"{base}/source"
+        self.model = model
+        self.labels = labels if config.counts and task == "detect" else ()
+        self.topic_counts = label_topics(base, self.labels)
+        self._counts = dict.fromkeys(self.labels, 0)  # the newest frame's
         self.dropped = 0
         self.published = 0
         self.reconnects = 0
@@ -169,7 +205,15 @@ class MqttSink(Sink):
         self._thread.start()
 
     def emit(self, result: FrameResult) -> None:
-        """Queue the frame's record for publishing; returns at once."""
+        """Queue the frame's record, and the counts that changed, for publishing; returns at once."""
+        if self.labels:
+            counts = count_labels(self.labels, [d.label for d in result.detections if d.box is not None])
+            changed = [label for label, n in counts.items() if n != self._counts[label]]
+            self._counts = counts
+            # On a change only. The newest message of a label is its count now: the queue drops
+            # the oldest messages first, and the counts published at (re)connect go out before it.
+            for label in changed:
+                self._put(self.topic_counts[label], str(counts[label]).encode(), self.config.qos, True)
         if self.config.skip_empty and not result.detections:
             return
         payload = json.dumps(result.to_record(), separators=(",", ":")).encode()
@@ -279,6 +323,14 @@ class MqttSink(Sink):
         client.publish(self.topic_status, "online", qos=0, retain=True)
         if self._source is not None:
             client.publish(self.topic_source, self._source, qos=0, retain=True)
+        if cfg.home_assistant:
+            found = discovery_messages(
+                cfg.discovery_prefix, self.device, self.model, self.topic_status, self.topic_counts
+            )
+            for topic, config in found:
+                client.publish(topic, json.dumps(config, separators=(",", ":")), qos=0, retain=True)
+        for label, topic in self.topic_counts.items():  # the broker's retained counts may be old
+            client.publish(topic, str(self._counts[label]), qos=0, retain=True)
         with self._cond:
             self._connected = True
             self._cond.notify_all()

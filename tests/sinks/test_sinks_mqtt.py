@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -15,7 +17,9 @@ import pytest
 from pydantic import ValidationError
 
 from edgecnn.errors import ConfigError
-from edgecnn.sinks.base import Detection
+from edgecnn.sinks import build_sink
+from edgecnn.sinks._homeassistant import count_labels, label_topics
+from edgecnn.sinks.base import Detection, SinkContext
 from edgecnn.sinks.mqtt import MqttConfig, MqttSink
 
 PERSON = Detection("person", 0, 0.91, (10.0, 20.0, 110.0, 220.0))
@@ -212,3 +216,67 @@ def test_mqtt_tls_and_password_never_logged(secure_broker, mqtt_listener, make_r
         assert wait_until(lambda: "refused" in caplog.text)
         assert not refused.connected
     assert sec.password not in caplog.text and sec.password not in repr(config)
+
+
+def test_label_topics_are_safe_topic_levels_and_never_shared() -> None:
+    topics = label_topics("edgecnn/cam", ["person", "traffic light", "traffic_light", "a/b+#", "status"])
+    assert topics == {
+        "person": "edgecnn/cam/person",
+        "traffic light": "edgecnn/cam/traffic_light_1",
+        "traffic_light": "edgecnn/cam/traffic_light_2",
+        "a/b+#": "edgecnn/cam/a_b__",
+        "status": "edgecnn/cam/status_4",  # not the availability topic
+    }
+    assert count_labels(["person", "car"], ["car", "person", "car", "dog"]) == {"person": 1, "car": 2}
+
+
+def test_counts_go_retained_per_label_and_home_assistant_discovers_them(
+    broker, mqtt_listener, make_result, wait_until
+) -> None:
+    """Frigate's per-object topics, and Home Assistant's MQTT discovery, against a real broker."""
+    config = MqttConfig(type="mqtt", port=broker.port, qos=1, home_assistant=True)
+    sink = MqttSink(config, device="front door", labels=("person", "car"), task="detect", model="tiny")
+    listener = mqtt_listener(broker.port, "#")
+    sink.start()
+    try:
+        assert wait_until(lambda: sink.connected)
+        frames = [(PERSON,), (PERSON, PERSON, CAR), (PERSON, PERSON, CAR), (), (CAR,)]
+        for i, detections in enumerate(frames, start=1):
+            sink.emit(make_result(i, detections))
+        assert wait_until(lambda: len(listener.records("edgecnn/front door/detections")) == 5)
+        assert wait_until(lambda: listener.payloads("edgecnn/front door/car")[-1:] == [b"1"])
+    finally:
+        sink.stop()
+    # Published at connect (0, 0), then only on a change; the third frame repeats the second.
+    assert listener.payloads("edgecnn/front door/person") == [b"0", b"1", b"2", b"0"]
+    assert listener.payloads("edgecnn/front door/car") == [b"0", b"1", b"0", b"1"]
+    configs = {t: json.loads(p) for t, p, _ in listener.messages if t.startswith("homeassistant/")}
+    assert set(configs) == {
+        "homeassistant/sensor/edgecnn_front_door/person_count/config",
+        "homeassistant/binary_sensor/edgecnn_front_door/person/config",
+        "homeassistant/sensor/edgecnn_front_door/car_count/config",
+        "homeassistant/binary_sensor/edgecnn_front_door/car/config",
+    }
+    occupancy = configs["homeassistant/binary_sensor/edgecnn_front_door/person/config"]
+    assert occupancy["state_topic"] == "edgecnn/front door/person"
+    assert occupancy["availability_topic"] == "edgecnn/front door/status"
+    device = {"identifiers": ["edgecnn_front_door"], "name": "front door", "manufacturer": "edgecnn"}
+    assert occupancy["device"] == {**device, "model": "tiny"}
+    assert occupancy["device_class"] == "occupancy" and "unique_id" in occupancy
+    # A client arriving later (Home Assistant after a restart) gets the current counts and configs.
+    late = mqtt_listener(broker.port, "edgecnn/front door/+", client_id="late")
+    assert wait_until(lambda: {t for t, _, r in late.messages if r} >= {"edgecnn/front door/car"})
+    retained = {t: p for t, p, r in late.messages if r}
+    assert retained["edgecnn/front door/person"] == b"0" and retained["edgecnn/front door/car"] == b"1"
+
+
+def test_the_daemon_context_gives_labels_and_classifiers_publish_no_counts() -> None:
+    context = SinkContext(device="d", model="m", labels=("person", "car"), task="detect")
+    sink = build_sink(MqttConfig(type="mqtt"), context)
+    assert isinstance(sink, MqttSink) and sink.model == "m"
+    assert sink.topic_counts == {"person": "edgecnn/d/person", "car": "edgecnn/d/car"}
+    sink = build_sink(MqttConfig(type="mqtt"), dataclasses.replace(context, task="classify"))
+    assert isinstance(sink, MqttSink) and sink.topic_counts == {} and sink.labels == ()
+    assert MqttSink(MqttConfig(type="mqtt", counts=False), device="d", labels=("cat",)).topic_counts == {}
+    with pytest.raises(ValidationError, match="home_assistant needs counts"):
+        MqttConfig(type="mqtt", home_assistant=True, counts=False)
