@@ -160,6 +160,7 @@ class PostSettings:
     agnostic: bool
     max_det: int
     topk: int
+    masks: tuple[tuple[tuple[float, float], ...], ...] = ()
 
     @property
     def min_conf(self) -> float:
@@ -197,6 +198,11 @@ class DeviceConfig(_Strict):
     topk: int = Field(
         5, ge=1, le=1000, description="Classifiers: labels reported per frame (above threshold)."
     )
+    masks: list[list[tuple[float, float]]] = Field(
+        default_factory=list,
+        description="Detectors: polygons [[x, y], ...] in fractions 0..1 of the frame; a detection whose "
+        "foot point (bottom middle) is inside one is dropped.",
+    )
     sinks: list[SinkConfig] = Field(
         default_factory=lambda: [JsonlConfig(type="jsonl")],
         description="Where results go; default: JSON lines on stdout.",
@@ -215,6 +221,16 @@ class DeviceConfig(_Strict):
     def _per_class(cls, value: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return {"default": value}
+        return value
+
+    @field_validator("masks")
+    @classmethod
+    def _check_masks(cls, value: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        for polygon in value:
+            if len(polygon) < 3:
+                raise ValueError(f"a mask needs at least 3 points [x, y], got {len(polygon)}")
+            if not all(0.0 <= v <= 1.0 for point in polygon for v in point):
+                raise ValueError("mask points are fractions of the frame: x and y from 0 to 1")
         return value
 
     @model_validator(mode="after")
@@ -353,6 +369,7 @@ class DeviceConfig(_Strict):
             agnostic=self.agnostic,
             max_det=self.max_det if self.max_det is not None else spec.thresholds.max_det,
             topk=self.topk,
+            masks=tuple(tuple(polygon) for polygon in self.masks),
         )
 
 

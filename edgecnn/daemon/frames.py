@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from edgecnn.config.device import PostSettings
-from edgecnn.postprocess import Letterbox, decode_yolo, filter_detections, topk
+from edgecnn.postprocess import Detections, Letterbox, decode_yolo, filter_detections, topk
+from edgecnn.postprocess.masks import unmasked
 from edgecnn.runtime.interpreter import TFLiteModel, dequantize_tensor
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized
 from edgecnn.runtime.spec import ModelSpec
@@ -41,6 +42,7 @@ class FrameProcessor:
         self.model = model
         self.spec: ModelSpec = model.spec
         self.settings = settings
+        self.masks = [np.array(polygon, dtype=np.float64) for polygon in settings.masks]
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """The input tensor (of the input's dtype) for ``image`` and the box transform back to it."""
@@ -91,6 +93,9 @@ class FrameProcessor:
             agnostic=s.agnostic,
             max_det=s.max_det,
         ).to_source(box_map)
+        if self.masks:  # in the frame the model saw: the masks are fractions of it
+            keep = unmasked(found.boxes, box_map.src_width, box_map.src_height, self.masks)
+            found = Detections(found.boxes[keep], found.scores[keep], found.class_ids[keep])
         xyxy = found.boxes
         if full_size is not None:
             xyxy = xyxy * np.array(

@@ -6,6 +6,7 @@
 * :mod:`~edgecnn.postprocess.filter`: thresholds, class filter, caps and NMS per frame.
 * :mod:`~edgecnn.postprocess.nms`: greedy class-aware NMS, identical to OpenCV's.
 * :mod:`~edgecnn.postprocess.classify`: class probabilities and top-k.
+* :mod:`~edgecnn.postprocess.masks`: object masks (polygons a detection must not stand in).
 
 Nothing here imports TensorFlow; OpenCV is used only to resize frames.
 """

@@ -475,3 +475,38 @@ def test_save_writes_every_image_annotated_under_its_own_name(
     (tmp_path / "afile").write_text("")
     proc = cli(*args, "--save", str(tmp_path / "afile"))
     assert proc.returncode == 2 and "--save" in proc.stderr and "afile" in proc.stderr, proc.stderr
+
+
+def test_masks_drop_the_detections_standing_in_them(
+    tiny_models: dict[str, Path],
+    video_file: Path,
+    tmp_path: Path,
+    config_file: Callable[..., Path],
+    jsonl: Any,
+) -> None:
+    from edgecnn.config.device import load_device_config
+    from edgecnn.daemon.loop import Daemon
+    from edgecnn.daemon.notify import Notifier
+
+    left = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
+    found = {}
+    for name, masks in (("plain", []), ("masked", [left])):
+        out = tmp_path / f"{name}.jsonl"
+        config = config_file(
+            f"model: {{path: {tiny_models['det']}}}\nsource: {{type: opencv, input: {video_file}}}\n"
+            f"thresholds: 0.05\nmasks: {masks}\nsinks: [{{type: jsonl, path: {out}}}]\n",
+            name=f"{name}.yaml",
+        )
+        Daemon(load_device_config(config), max_frames=6, notifier=Notifier()).run()
+        found[name] = [record["detections"] for record in jsonl(out)]
+    # OpenCV as the oracle: keep what stands outside the left half of the 160x120 frame.
+    contour = (np.array(left, np.float32) * np.float32([160, 120])).reshape(-1, 1, 2)
+
+    def side(det: dict[str, Any]) -> float:  # > 0 inside the mask, < 0 outside, 0 on its edge
+        x1, _, x2, y2 = det["box"]
+        return cv2.pointPolygonTest(contour, ((x1 + x2) / 2, min(y2, 120 - 1e-3)), False)
+
+    # A foot point on the mask's edge (a box as wide as the frame) may go either way.
+    expected = [[d for d in frame if side(d) < 0] for frame in found["plain"]]
+    assert [[d for d in frame if side(d) != 0] for frame in found["masked"]] == expected
+    assert sum(map(len, expected)) > 0 and sum(map(len, found["plain"])) > sum(map(len, expected))
