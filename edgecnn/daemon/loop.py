@@ -180,6 +180,7 @@ class Daemon:
             model=spec.name,
             labels=tuple(spec.labels),
             task=spec.task,
+            masks=tuple(tuple(polygon) for polygon in cfg.masks),
             state=self.stats,
             state_dir=cfg.state_path,
         )

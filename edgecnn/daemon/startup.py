@@ -148,6 +148,7 @@ def check_config(config: DeviceConfig) -> str:
         model=spec.name,
         labels=tuple(spec.labels),
         task=spec.task,
+        masks=tuple(tuple(polygon) for polygon in config.masks),
         state_dir=config.state_path,
     )
     for sink_config in config.sinks:

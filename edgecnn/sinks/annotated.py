@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgecnn.sinks._outage import Outage
 from edgecnn.sinks._writer import QueueWriter
-from edgecnn.sinks.base import FrameResult, Sink
+from edgecnn.sinks.base import FrameResult, Masks, Sink, SinkContext
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class AnnotatedSink(Sink):
 
     Args:
         config: the sink's settings.
+        masks: the config's object masks, shaded on every picture.
 
     Attributes:
         written: files written.
@@ -61,8 +62,9 @@ class AnnotatedSink(Sink):
             ``max_files`` was reached.
     """
 
-    def __init__(self, config: AnnotatedConfig) -> None:
+    def __init__(self, config: AnnotatedConfig, *, masks: Masks = ()) -> None:
         self.config = config
+        self.masks = masks
         self.directory = config.directory
         self.written = 0
         self._busy = 0  # frames that found no room in the queue
@@ -108,7 +110,7 @@ class AnnotatedSink(Sink):
         return f"{stem}_{result.frame:06d}.jpg" if name in self._names else name
 
     def _write(self, result: FrameResult) -> None:
-        from edgecnn.sinks.draw import draw_detections, encode_jpeg  # OpenCV: not needed to validate
+        from edgecnn.sinks.draw import draw_detections, draw_masks, encode_jpeg  # OpenCV: when writing
 
         assert result.image is not None
         if self.written >= self.config.max_files:
@@ -120,7 +122,8 @@ class AnnotatedSink(Sink):
                 )
             self._over += 1
             return
-        data = encode_jpeg(draw_detections(result.image, result.detections), self.config.jpeg_quality)
+        image = draw_detections(draw_masks(result.image, self.masks), result.detections, copy=False)
+        data = encode_jpeg(image, self.config.jpeg_quality)
         name = self.file_name(result)
         path = self.directory / name
         self.directory.mkdir(parents=True, exist_ok=True)  # removed while running
@@ -135,6 +138,6 @@ class AnnotatedSink(Sink):
         self.written += 1
 
 
-def build(config: AnnotatedConfig) -> AnnotatedSink:
+def build(config: AnnotatedConfig, context: SinkContext) -> AnnotatedSink:
     """The registry's entry point: an :class:`AnnotatedSink` for ``config``."""
-    return AnnotatedSink(config)
+    return AnnotatedSink(config, masks=context.masks)

@@ -83,6 +83,10 @@ class FrameResult:
         return record
 
 
+#: Object masks as sinks get them: polygons ``[[x, y], ...]`` in fractions of the frame.
+Masks = tuple[tuple[tuple[float, float], ...], ...]
+
+
 @dataclass(frozen=True)
 class SinkContext:
     """What the daemon tells every sink when it builds it.
@@ -92,6 +96,7 @@ class SinkContext:
         model: the model's name.
         labels: the model's class names, index = class id.
         task: the model's task, ``detect`` or ``classify``.
+        masks: the config's object masks (polygons in fractions of the frame), for previews.
         state: the daemon's live :class:`~edgecnn.daemon.state.DaemonStats` (fps, source
             state, latest frame, ...) for sinks that report health; None outside the daemon.
         state_dir: a writable directory for files (``$STATE_DIRECTORY`` under systemd).
@@ -101,6 +106,7 @@ class SinkContext:
     model: str = ""
     labels: tuple[str, ...] = ()
     task: str = "detect"
+    masks: Masks = ()
     state: Any = None
     state_dir: Path = Path(".")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edgecnn.sinks.base import Detection
+from edgecnn.sinks.base import Detection, Masks
 
 #: BGR colours, chosen to stay readable on both dark and bright scenes (class id mod len)
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -32,6 +32,24 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 def color_for(class_id: int) -> tuple[int, int, int]:
     """The BGR colour used for ``class_id`` (palette index ``class_id % len(PALETTE)``)."""
     return PALETTE[class_id % len(PALETTE)]
+
+
+def draw_masks(image: np.ndarray, masks: Masks, *, copy: bool = True) -> np.ndarray:
+    """Shade each mask (darker, half-transparent) and outline it, so that a preview shows
+    where detections are dropped. ``masks`` are polygons in fractions of the frame."""
+    out = image.copy() if copy else image
+    if not masks:
+        return out
+    height, width = out.shape[:2]
+    polygons = [
+        np.round(np.asarray(p, dtype=np.float64) * (width - 1, height - 1)).astype(np.int32) for p in masks
+    ]
+    shade = out.copy()
+    cv2.fillPoly(shade, polygons, (40, 40, 40))
+    cv2.addWeighted(shade, 0.5, out, 0.5, 0, dst=out)
+    thickness = max(1, round(max(width, height) / 640.0))
+    cv2.polylines(out, polygons, True, (220, 220, 220), thickness, cv2.LINE_AA)
+    return out
 
 
 def draw_detections(

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from edgecnn.daemon.state import DaemonStats
 from edgecnn.errors import ConfigError, EdgecnnError
-from edgecnn.sinks.base import FrameResult, Sink
+from edgecnn.sinks.base import FrameResult, Masks, Sink
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +126,10 @@ class _Preview:
     seconds, whatever the number of clients; waiting for a frame happens outside the lock.
     """
 
-    def __init__(self, stats: DaemonStats, config: HttpConfig) -> None:
+    def __init__(self, stats: DaemonStats, config: HttpConfig, masks: Masks = ()) -> None:
         self._stats = stats
         self._config = config
+        self._masks = masks
         self._period = 1.0 / config.stream_fps
         self._lock = threading.Lock()
         self._frame = 0
@@ -166,10 +167,10 @@ class _Preview:
     def _encode(self, result: FrameResult) -> bytes:
         import cv2  # with the first encoded frame: configs validate without OpenCV
 
-        from edgecnn.sinks.draw import draw_detections, encode_jpeg
+        from edgecnn.sinks.draw import draw_detections, draw_masks, encode_jpeg
 
         assert result.image is not None
-        image = draw_detections(result.image, result.detections)
+        image = draw_detections(draw_masks(result.image, self._masks), result.detections, copy=False)
         width = self._config.max_width
         if width and image.shape[1] > width:
             height = round(image.shape[0] * width / image.shape[1])
@@ -184,12 +185,15 @@ class HttpSink(Sink):
         config: the sink's settings.
         device: the device's name (page title).
         state: the daemon's :class:`DaemonStats`; None makes the sink keep its own from :meth:`emit`.
+        masks: the config's object masks, shaded on the live picture.
 
     Raises:
         ConfigError: ``host`` is not a loopback address and there is no ``auth_token``.
     """
 
-    def __init__(self, config: HttpConfig, *, device: str, state: DaemonStats | None = None) -> None:
+    def __init__(
+        self, config: HttpConfig, *, device: str, state: DaemonStats | None = None, masks: Masks = ()
+    ) -> None:
         if exposed_without_token(config):  # a config made without validation (model_construct)
             raise ConfigError(
                 f"http sink: refusing to serve on {config.host} without auth_token "
@@ -199,7 +203,7 @@ class HttpSink(Sink):
         self.device = device
         self._own = state is None
         self.stats = DaemonStats(device) if state is None else state
-        self.preview = _Preview(self.stats, config)
+        self.preview = _Preview(self.stats, config, masks)
         self.stream_clients = 0
         self._clients_lock = threading.Lock()
         self._stopping = threading.Event()

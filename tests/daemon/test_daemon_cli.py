@@ -494,11 +494,16 @@ def test_masks_drop_the_detections_standing_in_them(
         out = tmp_path / f"{name}.jsonl"
         config = config_file(
             f"model: {{path: {tiny_models['det']}}}\nsource: {{type: opencv, input: {video_file}}}\n"
-            f"thresholds: 0.05\nmasks: {masks}\nsinks: [{{type: jsonl, path: {out}}}]\n",
+            f"thresholds: 0.05\nmasks: {masks}\nsinks: [{{type: jsonl, path: {out}}}, "
+            f"{{type: annotated, directory: {tmp_path / name}}}]\n",
             name=f"{name}.yaml",
         )
         Daemon(load_device_config(config), max_frames=6, notifier=Notifier()).run()
         found[name] = [record["detections"] for record in jsonl(out)]
+    # The pictures show the mask: its half of the frame is darker, the other half is not.
+    plain, masked = (cv2.imread(str(tmp_path / n / "frame_000001.jpg")).astype(int) for n in found)
+    darker = (plain - masked)[:, 5:75].mean()
+    assert darker > 10 and darker > 3 * abs((plain - masked)[:, 85:155].mean())  # right: fewer boxes only
     # OpenCV as the oracle: keep what stands outside the left half of the 160x120 frame.
     contour = (np.array(left, np.float32) * np.float32([160, 120])).reshape(-1, 1, 2)
 

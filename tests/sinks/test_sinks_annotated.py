@@ -90,3 +90,14 @@ def test_max_files_stops_writing_with_one_warning(
     assert warnings == [
         f"annotated: wrote 3 files to {tmp_path / 'out'}, the most max_files allows; not writing more"
     ]
+
+
+def test_the_masks_from_the_context_are_shaded(
+    tmp_path: Path, make_result: Callable[..., FrameResult], gray_frame: Callable[..., np.ndarray]
+) -> None:
+    bottom = ((0.0, 0.75), (1.0, 0.75), (1.0, 1.0), (0.0, 1.0))
+    sink = build_sink(_config(tmp_path), SinkContext(device="cam", masks=(bottom,)))
+    with sink:
+        sink.emit(make_result(1, image=gray_frame(320, 240, value=128)))
+    saved = cv2.imread(str(tmp_path / "out" / "frame_000001.jpg")).astype(int)
+    assert abs(saved[200:236, 10:310].mean() - 84) < 4 and abs(saved[10:150].mean() - 128) < 2

@@ -420,3 +420,23 @@ def test_sink_modules_stay_board_side() -> None:
     code = ("import sys, edgecnn.sinks.http, edgecnn.sinks.mqtt, edgecnn.sinks.snapshots; "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_http_picture_shades_the_masks(stats: DaemonStats, make_result, gray_frame) -> None:
+    """The live picture shows where detections are dropped: the masked top-right quarter is
+    darker, the rest of the frame is as it was, and boxes are still drawn."""
+    quarter = ((0.5, 0.0), (1.0, 0.0), (1.0, 0.5), (0.5, 0.5))
+    context = SinkContext(device="cam", state=stats, masks=(quarter,))
+    sink = build_sink(HttpConfig(type="http", port=0, jpeg_quality=95), context)
+    assert isinstance(sink, HttpSink)
+    sink.start()
+    try:
+        stats.record(make_result(3, (PERSON,), image=gray_frame(640, 480, value=128)))
+        status, _, body = get(sink.url + "/snapshot.jpg")
+    finally:
+        sink.stop()
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    assert status == 200
+    assert abs(image[40:200, 400:600].mean() - (128 + 40) / 2) < 4  # inside: half shaded
+    assert abs(image[300:460, 400:600].mean() - 128) < 2  # outside: untouched
+    assert_box_edge(image.astype(np.uint8), PERSON)
