@@ -147,6 +147,20 @@ SPEC_KEYS = (
 )
 
 
+#: A zone's name: an MQTT topic level as it is.
+ZONE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A mask or zone: points ``[x, y]`` in fractions of the frame.
+Polygon = list[tuple[float, float]]
+
+
+def _check_polygon(polygon: Polygon, what: str) -> None:
+    """Refuse a mask or zone polygon of fewer than 3 points, or with points off the frame."""
+    if len(polygon) < 3:
+        raise ValueError(f"{what} needs at least 3 points [x, y], got {len(polygon)}")
+    if not all(0.0 <= v <= 1.0 for point in polygon for v in point):
+        raise ValueError(f"{what}: points are fractions of the frame, x and y from 0 to 1")
+
+
 @dataclass(frozen=True)
 class PostSettings:
     """Thresholds with label names resolved to class ids: what post-processing needs per frame."""
@@ -161,6 +175,7 @@ class PostSettings:
     max_det: int
     topk: int
     masks: tuple[tuple[tuple[float, float], ...], ...] = ()
+    zones: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
 
     @property
     def min_conf(self) -> float:
@@ -203,6 +218,11 @@ class DeviceConfig(_Strict):
         description="Detectors: polygons [[x, y], ...] in fractions 0..1 of the frame; a detection whose "
         "foot point (bottom middle) is inside one is dropped.",
     )
+    zones: dict[str, Polygon] = Field(
+        default_factory=dict,
+        description="Detectors: named polygons [[x, y], ...] in fractions 0..1 of the frame; each "
+        "detection lists the zones its foot point is in.",
+    )
     sinks: list[SinkConfig] = Field(
         default_factory=lambda: [JsonlConfig(type="jsonl")],
         description="Where results go; default: JSON lines on stdout.",
@@ -227,10 +247,16 @@ class DeviceConfig(_Strict):
     @classmethod
     def _check_masks(cls, value: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
         for polygon in value:
-            if len(polygon) < 3:
-                raise ValueError(f"a mask needs at least 3 points [x, y], got {len(polygon)}")
-            if not all(0.0 <= v <= 1.0 for point in polygon for v in point):
-                raise ValueError("mask points are fractions of the frame: x and y from 0 to 1")
+            _check_polygon(polygon, "a mask")
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _check_zones(cls, value: dict[str, Polygon]) -> dict[str, Polygon]:
+        for name, polygon in value.items():
+            if not ZONE_NAME.fullmatch(name):
+                raise ValueError(f"zone name {name!r}: use letters, digits, _ and - (an MQTT topic level)")
+            _check_polygon(polygon, f"zone {name!r}")
         return value
 
     @model_validator(mode="after")
@@ -370,6 +396,7 @@ class DeviceConfig(_Strict):
             max_det=self.max_det if self.max_det is not None else spec.thresholds.max_det,
             topk=self.topk,
             masks=tuple(tuple(polygon) for polygon in self.masks),
+            zones=tuple((name, tuple(polygon)) for name, polygon in self.zones.items()),
         )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgecnn.config.device import PostSettings
 from edgecnn.postprocess import Detections, Letterbox, decode_yolo, filter_detections, topk
-from edgecnn.postprocess.masks import unmasked
+from edgecnn.postprocess.masks import unmasked, zones_of
 from edgecnn.runtime.interpreter import TFLiteModel, dequantize_tensor
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized
 from edgecnn.runtime.spec import ModelSpec
@@ -43,6 +43,7 @@ class FrameProcessor:
         self.spec: ModelSpec = model.spec
         self.settings = settings
         self.masks = [np.array(polygon, dtype=np.float64) for polygon in settings.masks]
+        self.zones = [(name, np.array(polygon, dtype=np.float64)) for name, polygon in settings.zones]
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """The input tensor (of the input's dtype) for ``image`` and the box transform back to it."""
@@ -96,12 +97,13 @@ class FrameProcessor:
         if self.masks:  # in the frame the model saw: the masks are fractions of it
             keep = unmasked(found.boxes, box_map.src_width, box_map.src_height, self.masks)
             found = Detections(found.boxes[keep], found.scores[keep], found.class_ids[keep])
+        zones = zones_of(found.boxes, box_map.src_width, box_map.src_height, self.zones)
         xyxy = found.boxes
         if full_size is not None:
             xyxy = xyxy * np.array(
                 [full_size[0] / box_map.src_width, full_size[1] / box_map.src_height] * 2, dtype=np.float32
             )
         return tuple(
-            Detection(labels[int(c)], int(c), float(p), (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
-            for b, p, c in zip(xyxy, found.scores, found.class_ids, strict=True)
+            Detection(labels[int(c)], int(c), float(p), tuple(float(v) for v in b), z)  # type: ignore[arg-type]
+            for b, p, c, z in zip(xyxy, found.scores, found.class_ids, zones, strict=True)
         )

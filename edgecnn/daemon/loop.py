@@ -181,6 +181,7 @@ class Daemon:
             labels=tuple(spec.labels),
             task=spec.task,
             masks=tuple(tuple(polygon) for polygon in cfg.masks),
+            zones=tuple(cfg.zones),
             state=self.stats,
             state_dir=cfg.state_path,
         )

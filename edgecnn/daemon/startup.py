@@ -149,6 +149,7 @@ def check_config(config: DeviceConfig) -> str:
         labels=tuple(spec.labels),
         task=spec.task,
         masks=tuple(tuple(polygon) for polygon in config.masks),
+        zones=tuple(config.zones),
         state_dir=config.state_path,
     )
     for sink_config in config.sinks:

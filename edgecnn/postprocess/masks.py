@@ -1,10 +1,12 @@
-"""Object masks: drop detections whose foot point lies in a masked area of the frame.
+"""Object masks and zones: where in the frame a detection stands.
 
 A fixed camera sees places where detections are never wanted: the street behind a garden
 fence, a parked car, a poster of a person. Like Frigate's object masks, each mask is a
 polygon in fractions of the frame (``[[0, 0], [1, 0], [1, 0.3], [0, 0.3]]`` is the top 30 %),
 so it holds at any resolution, and a detection is dropped when its foot point, the middle
-of its bottom edge (where a person or a car stands), is inside one. Pure numpy.
+of its bottom edge (where a person or a car stands), is inside one. Zones are named polygons
+of the same kind: a detection is *in* a zone when its foot point is (Frigate's zones: a
+person in the driveway, a car in the parking space). Pure numpy.
 """
 
 from __future__ import annotations
@@ -51,3 +53,16 @@ def unmasked(boxes: np.ndarray, width: int, height: int, masks: Sequence[np.ndar
     for polygon in masks:
         keep &= ~points_in_polygon(feet, polygon)
     return keep
+
+
+def zones_of(
+    boxes: np.ndarray, width: int, height: int, zones: Sequence[tuple[str, np.ndarray]]
+) -> list[tuple[str, ...]]:
+    """For each box (frame pixels), the names of the zones its foot point is in, in the
+    order the zones are given."""
+    if not zones or len(boxes) == 0:
+        return [()] * len(boxes)
+    feet = foot_points(np.asarray(boxes, dtype=np.float64), width, height)
+    inside = np.stack([points_in_polygon(feet, polygon) for _, polygon in zones], axis=1)
+    names = [name for name, _ in zones]
+    return [tuple(name for name, hit in zip(names, row, strict=True) if hit) for row in inside]

@@ -28,18 +28,23 @@ if TYPE_CHECKING:  # only the annotations need numpy: configs validate without i
 
 @dataclass(frozen=True)
 class Detection:
-    """One detection in source-frame pixels (or one top-k label for classifiers: no box)."""
+    """One detection in source-frame pixels (or one top-k label for classifiers: no box),
+    with the names of the config's zones it stands in."""
 
     label: str
     class_id: int
     score: float
     box: tuple[float, float, float, float] | None = None
+    zones: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record's entry: ``{label, class_id, score, box}`` (box omitted when None)."""
+        """The JSON record's entry: ``{label, class_id, score, box, zones}`` (box omitted when
+        None, zones when in none)."""
         out: dict[str, Any] = {"label": self.label, "class_id": self.class_id, "score": round(self.score, 5)}
         if self.box is not None:
             out["box"] = [round(float(v), 2) for v in self.box]
+        if self.zones:
+            out["zones"] = list(self.zones)
         return out
 
 
@@ -97,6 +102,7 @@ class SinkContext:
         labels: the model's class names, index = class id.
         task: the model's task, ``detect`` or ``classify``.
         masks: the config's object masks (polygons in fractions of the frame), for previews.
+        zones: the names of the config's zones.
         state: the daemon's live :class:`~edgecnn.daemon.state.DaemonStats` (fps, source
             state, latest frame, ...) for sinks that report health; None outside the daemon.
         state_dir: a writable directory for files (``$STATE_DIRECTORY`` under systemd).
@@ -107,6 +113,7 @@ class SinkContext:
     labels: tuple[str, ...] = ()
     task: str = "detect"
     masks: Masks = ()
+    zones: tuple[str, ...] = ()
     state: Any = None
     state_dir: Path = Path(".")
 

@@ -119,6 +119,7 @@ class MqttSink(Sink):
         labels: the model's labels (the count topics).
         task: the model's task; counts are for detectors only.
         model: the model's name (Home Assistant's device model).
+        zones: the config's zone names: counts per zone go to ``<prefix>/<device>/<zone>/<label>``.
 
     Attributes:
         dropped: messages discarded because the queue was full, or still queued at :meth:`stop`.
@@ -138,6 +139,7 @@ class MqttSink(Sink):
         labels: tuple[str, ...] = (),
         task: str = "detect",
         model: str = "",
+        zones: tuple[str, ...] = (),
     ) -> None:
         if not device or any(c in device for c in "/#+\x00"):
             raise ConfigError(f"device name {device!r} cannot be an MQTT topic level (no / # + allowed)")
@@ -149,8 +151,13 @@ class MqttSink(Sink):
         self.topic_source = f"{base}/source"
         self.model = model
         self.labels = labels if config.counts and task == "detect" else ()
-        self.topic_counts = label_topics(base, self.labels)
-        self._counts = dict.fromkeys(self.labels, 0)  # the newest frame's
+        self.zones = zones if self.labels else ()
+        # count topics by (zone or None for the whole frame, label)
+        self.topic_counts = {(None, label): t for label, t in label_topics(base, self.labels).items()}
+        for zone in self.zones:
+            for label, topic in label_topics(f"{base}/{zone}", self.labels).items():
+                self.topic_counts[zone, label] = topic
+        self._counts = dict.fromkeys(self.topic_counts, 0)  # the newest frame's
         self.dropped = 0
         self.published = 0
         self.reconnects = 0
@@ -207,17 +214,26 @@ class MqttSink(Sink):
     def emit(self, result: FrameResult) -> None:
         """Queue the frame's record, and the counts that changed, for publishing; returns at once."""
         if self.labels:
-            counts = count_labels(self.labels, [d.label for d in result.detections if d.box is not None])
-            changed = [label for label, n in counts.items() if n != self._counts[label]]
+            counts = self._counts_of(result)
+            changed = [key for key, n in counts.items() if n != self._counts[key]]
             self._counts = counts
-            # On a change only. The newest message of a label is its count now: the queue drops
+            # On a change only. The newest message of a count is its value now: the queue drops
             # the oldest messages first, and the counts published at (re)connect go out before it.
-            for label in changed:
-                self._put(self.topic_counts[label], str(counts[label]).encode(), self.config.qos, True)
+            for key in changed:
+                self._put(self.topic_counts[key], str(counts[key]).encode(), self.config.qos, True)
         if self.config.skip_empty and not result.detections:
             return
         payload = json.dumps(result.to_record(), separators=(",", ":")).encode()
         self._put(self.topic_detections, payload, self.config.qos, False)
+
+    def _counts_of(self, result: FrameResult) -> dict[tuple[str | None, str], int]:
+        """The number of objects of each label in the frame (zone None) and in each zone."""
+        boxed = [d for d in result.detections if d.box is not None]
+        counts = {}
+        for zone in (None, *self.zones):
+            inside = [d.label for d in boxed if zone is None or zone in d.zones]
+            counts.update({(zone, label): n for label, n in count_labels(self.labels, inside).items()})
+        return counts
 
     def status(self, state: str, detail: str = "") -> None:
         """Publish the source's state, retained, to ``<prefix>/<device>/source``."""
@@ -324,13 +340,13 @@ class MqttSink(Sink):
         if self._source is not None:
             client.publish(self.topic_source, self._source, qos=0, retain=True)
         if cfg.home_assistant:
-            found = discovery_messages(
-                cfg.discovery_prefix, self.device, self.model, self.topic_status, self.topic_counts
-            )
+            frame = {label: topic for (zone, label), topic in self.topic_counts.items() if zone is None}
+            prefix = cfg.discovery_prefix
+            found = discovery_messages(prefix, self.device, self.model, self.topic_status, frame)
             for topic, config in found:
                 client.publish(topic, json.dumps(config, separators=(",", ":")), qos=0, retain=True)
-        for label, topic in self.topic_counts.items():  # the broker's retained counts may be old
-            client.publish(topic, str(self._counts[label]), qos=0, retain=True)
+        for key, topic in self.topic_counts.items():  # the broker's retained counts may be old
+            client.publish(topic, str(self._counts[key]), qos=0, retain=True)
         with self._cond:
             self._connected = True
             self._cond.notify_all()

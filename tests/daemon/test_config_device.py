@@ -78,7 +78,9 @@ def _error(config_file: Callable[..., Path], text: str) -> str:
         ("sinks:\n  - jsonl\n", 7, "sinks.0: expected keys indented under it (key: value lines), found"),
         ("sinks:\n  - type: snapshots\n    labels:\n", 8, "sinks.0.labels: Input should be a valid list"),
         ("masks:\n  - [[0, 0], [1, 0]]\n", 6, "masks: a mask needs at least 3 points [x, y], got 2"),
-        ("masks: [[[0, 0], [640, 0], [0, 480]]]\n", 6, "masks: mask points are fractions of the frame"),
+        ("masks: [[[0, 0], [640, 0], [0, 480]]]\n", 6, "masks: a mask: points are fractions of the frame"),
+        ("zones:\n  yard: [[0, 0], [1, 1]]\n", 6, "zones: zone 'yard' needs at least 3 points [x, y], got 2"),
+        ("zones:\n  front yard: [[0, 0], [1, 0], [1, 1]]\n", 6, "zones: zone name 'front yard': use letters"),
     ],
 )
 def test_errors_name_the_line_and_the_key(

@@ -494,7 +494,8 @@ def test_masks_drop_the_detections_standing_in_them(
         out = tmp_path / f"{name}.jsonl"
         config = config_file(
             f"model: {{path: {tiny_models['det']}}}\nsource: {{type: opencv, input: {video_file}}}\n"
-            f"thresholds: 0.05\nmasks: {masks}\nsinks: [{{type: jsonl, path: {out}}}, "
+            f"thresholds: 0.05\nmasks: {masks}\nzones: {{left: {left}}}\n"
+            f"sinks: [{{type: jsonl, path: {out}}}, "
             f"{{type: annotated, directory: {tmp_path / name}}}]\n",
             name=f"{name}.yaml",
         )
@@ -514,4 +515,8 @@ def test_masks_drop_the_detections_standing_in_them(
     # A foot point on the mask's edge (a box as wide as the frame) may go either way.
     expected = [[d for d in frame if side(d) < 0] for frame in found["plain"]]
     assert [[d for d in frame if side(d) != 0] for frame in found["masked"]] == expected
+    # The zone of the same polygon: listed by the detections standing in it, by no other.
+    plain = [d for frame in found["plain"] for d in frame if side(d) != 0]
+    assert [d.get("zones") == ["left"] for d in plain] == [side(d) > 0 for d in plain]
+    assert any(d.get("zones") for d in plain) and not all(d.get("zones") for d in plain)
     assert sum(map(len, expected)) > 0 and sum(map(len, found["plain"])) > sum(map(len, expected))

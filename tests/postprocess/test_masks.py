@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.postprocess.masks import foot_points, points_in_polygon, unmasked
+from edgecnn.postprocess.masks import foot_points, points_in_polygon, unmasked, zones_of
 
 
 def _star(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -41,3 +41,16 @@ def test_a_detection_is_masked_by_its_foot_point() -> None:
     assert unmasked(boxes, 400, 300, []).tolist() == [True, True, True]
     assert unmasked(boxes[:0], 400, 300, [street]).tolist() == []
     assert unmasked(boxes, 400, 300, [corner]).tolist() == [True, True, False]
+
+
+def test_zones_list_the_zones_each_foot_point_is_in() -> None:
+    boxes = np.array([[10, 10, 50, 100], [300, 200, 380, 290], [220, 0, 300, 150]], dtype=np.float32)
+    left = np.array([[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]])
+    bottom = np.array([[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]])
+    # feet: (0.075, 0.33) left only; (0.85, 0.97) bottom only; (0.65, 0.5) in neither
+    assert zones_of(boxes, 400, 300, [("left", left), ("bottom", bottom)]) == [("left",), ("bottom",), ()]
+    assert zones_of(boxes, 400, 300, [("bottom", bottom), ("all", left), ("all2", bottom)])[1] == (
+        "bottom",
+        "all2",
+    )
+    assert zones_of(boxes, 400, 300, []) == [(), (), ()]

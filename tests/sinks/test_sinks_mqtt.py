@@ -235,12 +235,14 @@ def test_counts_go_retained_per_label_and_home_assistant_discovers_them(
 ) -> None:
     """Frigate's per-object topics, and Home Assistant's MQTT discovery, against a real broker."""
     config = MqttConfig(type="mqtt", port=broker.port, qos=1, home_assistant=True)
-    sink = MqttSink(config, device="front door", labels=("person", "car"), task="detect", model="tiny")
+    labels = ("person", "car")
+    sink = MqttSink(config, device="front door", labels=labels, task="detect", model="tiny", zones=("path",))
     listener = mqtt_listener(broker.port, "#")
     sink.start()
+    on_path = dataclasses.replace(PERSON, zones=("path",))
     try:
         assert wait_until(lambda: sink.connected)
-        frames = [(PERSON,), (PERSON, PERSON, CAR), (PERSON, PERSON, CAR), (), (CAR,)]
+        frames = [(PERSON,), (on_path, PERSON, CAR), (on_path, PERSON, CAR), (), (CAR,)]
         for i, detections in enumerate(frames, start=1):
             sink.emit(make_result(i, detections))
         assert wait_until(lambda: len(listener.records("edgecnn/front door/detections")) == 5)
@@ -250,6 +252,8 @@ def test_counts_go_retained_per_label_and_home_assistant_discovers_them(
     # Published at connect (0, 0), then only on a change; the third frame repeats the second.
     assert listener.payloads("edgecnn/front door/person") == [b"0", b"1", b"2", b"0"]
     assert listener.payloads("edgecnn/front door/car") == [b"0", b"1", b"0", b"1"]
+    assert listener.payloads("edgecnn/front door/path/person") == [b"0", b"1", b"0"]  # per zone
+    assert listener.payloads("edgecnn/front door/path/car") == [b"0"]
     configs = {t: json.loads(p) for t, p, _ in listener.messages if t.startswith("homeassistant/")}
     assert set(configs) == {
         "homeassistant/sensor/edgecnn_front_door/person_count/config",
@@ -271,10 +275,15 @@ def test_counts_go_retained_per_label_and_home_assistant_discovers_them(
 
 
 def test_the_daemon_context_gives_labels_and_classifiers_publish_no_counts() -> None:
-    context = SinkContext(device="d", model="m", labels=("person", "car"), task="detect")
+    context = SinkContext(device="d", model="m", labels=("person", "car"), task="detect", zones=("yard",))
     sink = build_sink(MqttConfig(type="mqtt"), context)
     assert isinstance(sink, MqttSink) and sink.model == "m"
-    assert sink.topic_counts == {"person": "edgecnn/d/person", "car": "edgecnn/d/car"}
+    assert sink.topic_counts == {
+        (None, "person"): "edgecnn/d/person",
+        (None, "car"): "edgecnn/d/car",
+        ("yard", "person"): "edgecnn/d/yard/person",
+        ("yard", "car"): "edgecnn/d/yard/car",
+    }
     sink = build_sink(MqttConfig(type="mqtt"), dataclasses.replace(context, task="classify"))
     assert isinstance(sink, MqttSink) and sink.topic_counts == {} and sink.labels == ()
     assert MqttSink(MqttConfig(type="mqtt", counts=False), device="d", labels=("cat",)).topic_counts == {}
