@@ -113,6 +113,11 @@ class _RootGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except _USAGE_ERROR as exc:  # a command's bad flag or argument
             _usage_error(exc)
+        except KeyboardInterrupt as exc:  # Ctrl-C: one line (what was kept, when the work says), exit 130
+            if os.environ.get("EDGECNN_DEBUG"):
+                raise
+            typer.echo(f"edgecnn: interrupted{': ' if str(exc) else ''}{exc}", err=True)
+            raise typer.Exit(130) from None
         except BrokenPipeError:  # `edgecnn ... | head` closed our output: end quietly, as Unix tools do
             _quiet_broken_pipe()
         except OSError as exc:  # a path no up-front check caught (/proc/x, a full disk): no traceback

@@ -240,7 +240,9 @@ def build_calibration_set(
         )
     missing = [c.name for c in table if c.split_images and not c.calib_images]
     if missing:
-        warnings.append(f"classes without a calibration image (too few images): {', '.join(missing)}")
+        present = sum(1 for c in table if c.split_images)
+        why = f"{count} images for {present} classes" if count < present else "too few images"
+        warnings.append(f"classes without a calibration image ({why}): {', '.join(missing)}")
     absent = [c.name for c in table if not c.split_images]
     if absent:
         warnings.append(f"classes absent from the {split} split: {', '.join(absent)}")
@@ -278,7 +280,6 @@ def build_calibration_set(
 
 def _readme(result: BuildResult, split_size: int) -> str:
     detect = result.task == "detect"
-    objects = "boxes" if detect else "images"
     lines = [
         f"# Calibration set `{result.calibration.root.name}`",
         "",
@@ -292,14 +293,20 @@ def _readme(result: BuildResult, split_size: int) -> str:
         "",
         "## Class coverage",
         "",
-        f"| class | {result.split} images | {result.split} {objects} | calibration images | "
-        f"calibration {objects} |",
-        "|---|---:|---:|---:|---:|",
     ]
-    for c in result.coverage:
-        lines.append(
-            f"| {c.name} | {c.split_images} | {c.split_boxes} | {c.calib_images} | {c.calib_boxes} |"
-        )
+    if detect:
+        split = result.split
+        lines += [
+            f"| class | {split} images | {split} boxes | calibration images | calibration boxes |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        rows = [
+            (c.name, c.split_images, c.split_boxes, c.calib_images, c.calib_boxes) for c in result.coverage
+        ]
+    else:  # one label per image: the box columns would repeat the image columns
+        lines += [f"| class | {result.split} images | calibration images |", "|---|---:|---:|"]
+        rows = [(c.name, c.split_images, c.calib_images) for c in result.coverage]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     if result.warnings:
         lines += ["", "## Warnings", "", *(f"- {w}" for w in result.warnings)]
     return "\n".join(lines) + "\n"

@@ -43,6 +43,7 @@ from pydantic import ValidationError
 
 from edgecnn._stderr import captured_stderr_fd
 from edgecnn.errors import ModelError, UserError
+from edgecnn.evaluation.keras_predictor import check_model_fits_spec
 from edgecnn.outputs import new_file_mode
 from edgecnn.quantize.calibration import CalibrationSet, load_calibration_set, representative_dataset
 from edgecnn.quantize.metadata_writer import embed_spec
@@ -151,22 +152,6 @@ def load_keras_model(model_path: str | Path) -> keras.Model:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:
         raise ModelError(f"{path}: cannot load the Keras model: {_one_line(exc)}") from None
-
-
-def check_model_fits_spec(model: keras.Model, spec: ModelSpec, source: str) -> None:
-    """Compare the Keras model's input and output shapes with the spec before converting.
-
-    Raises:
-        UserError: input size or channels, or the number of outputs, differ from the spec.
-    """
-    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
-    want = (spec.input.height, spec.input.width, spec.input.channels)
-    if shape != want:
-        raise UserError(f"{source}: the model input is {shape} (H, W, C) but spec.json says {want}")
-    outputs = len(model.outputs)
-    expected = 1 if spec.task == "classify" else len(spec.output.strides)
-    if outputs != expected:
-        raise UserError(f"{source}: the model has {outputs} output(s) but spec.json describes {expected}")
 
 
 def check_options(mode: str, io: str | None) -> IoType:

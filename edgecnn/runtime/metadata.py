@@ -46,11 +46,22 @@ def open_model_file(path: str | Path) -> Iterator[ModelBytes]:
             yield mapped
 
 
+#: How a Keras model file starts: ``.keras`` is a zip archive, ``.h5`` an HDF5 file.
+_KERAS_MAGIC = (b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")
+
+
 def parse_model_file(data: ModelBytes, source: str) -> TFLiteFile:
-    """:func:`~edgecnn.runtime.flatbuffer.parse_model`, with errors as ``ModelError("source: ...")``."""
+    """:func:`~edgecnn.runtime.flatbuffer.parse_model`, with errors as ``ModelError("source: ...")``;
+    a Keras model given where a ``.tflite`` is needed is named as such, with the command that
+    converts it."""
     try:
         return parse_model(data)
     except FlatbufferError as exc:
+        if bytes(data[:8]).startswith(_KERAS_MAGIC):
+            raise ModelError(
+                f"{source}: a Keras model, not TFLite; convert it first: "
+                f"edgecnn quantize {source} --calib CALIB_DIR --out MODEL.tflite"
+            ) from None
         raise ModelError(f"{source}: {exc}") from None
 
 

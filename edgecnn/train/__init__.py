@@ -24,6 +24,7 @@ _EXPORTS = {
     "TrainConfig": "edgecnn.train.config",
     "LossConfig": "edgecnn.train.config",
     "TrainResult": "edgecnn.train.fit",
+    "TrainingInterrupted": "edgecnn.train.fit",
     "train": "edgecnn.train.fit",
     "YoloLoss": "edgecnn.train.losses",
     "classification_loss": "edgecnn.train.losses",

@@ -2,16 +2,21 @@
 
 The loop in :mod:`edgecnn.train.fit` is a plain Python loop over epochs (not ``model.fit``),
 so these are plain objects: :class:`EarlyStopping` decides when to stop and which epoch is
-the best, :class:`ProgressBar` draws a rich bar per epoch on a terminal, and any object with
+the best, :class:`ProgressBar` draws a rich bar per epoch on a terminal (elsewhere it logs a
+line a minute within long epochs), and any object with
 an ``on_epoch_end(record)`` method (:class:`Callback`) sees each epoch's history record
 after the checkpoint of that epoch is written.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -69,16 +74,25 @@ class EarlyStopping:
 class ProgressBar:
     """A rich progress bar per epoch on stderr, drawn only when stderr is a terminal.
 
+    Without the bar (CI logs, ``nohup``, a pipe) an epoch that runs longer than ``log_every``
+    seconds logs ``epoch 2/30: step 40/89, loss 1.2345`` every ``log_every`` seconds, so a log
+    shows that a long epoch is moving.
+
     Args:
         epochs: total epochs (for the description).
         enabled: None draws only on a terminal; True or False forces it.
+        log_every: seconds between step lines when no bar is drawn. Default 60.
     """
 
-    def __init__(self, epochs: int, enabled: bool | None = None) -> None:
+    def __init__(self, epochs: int, enabled: bool | None = None, log_every: float = 60.0) -> None:
         self.epochs = epochs
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.log_every = log_every
         self._progress: Any = None
         self._task: Any = None
+        self._epoch = 0
+        self._steps = 0
+        self._last_log = 0.0
 
     def __enter__(self) -> ProgressBar:
         if self.enabled:
@@ -106,6 +120,7 @@ class ProgressBar:
 
     def start_epoch(self, epoch: int, steps: int, info: str = "") -> None:
         """Begin the bar of ``epoch`` (1-based) with ``steps`` steps."""
+        self._epoch, self._steps, self._last_log = epoch, steps, time.monotonic()
         if self._progress is not None:
             self._task = self._progress.add_task(f"epoch {epoch}/{self.epochs}", total=steps, info=info)
 
@@ -113,6 +128,9 @@ class ProgressBar:
         """Move the current bar to ``done`` steps, with ``info`` (e.g. the running loss)."""
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=done, info=info)
+        elif not self.enabled and time.monotonic() - self._last_log >= self.log_every:
+            self._last_log = time.monotonic()
+            logger.info("epoch %d/%d: step %d/%d, %s", self._epoch, self.epochs, done, self._steps, info)
 
     def end_epoch(self, info: str) -> None:
         """Finish the current bar with a summary (validation metrics)."""

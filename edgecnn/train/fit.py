@@ -108,6 +108,42 @@ class TrainResult:
     seconds: float = 0.0
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`train`; the message says what the run directory kept and how
+    to go on. Still a ``KeyboardInterrupt`` for code that catches Ctrl-C; the CLI prints it."""
+
+
+@dataclass
+class _Saved:
+    """How far a run has got on disk: what an interruption leaves behind."""
+
+    run: Path
+    data: Path | None = None
+    epochs: int = 0
+    done: int = 0  # epochs whose checkpoint and state are written
+    best_epoch: int = 0
+    finished: bool = False
+
+    def interrupted(self) -> str:
+        """One line for a user who pressed Ctrl-C: what is kept and the command that goes on."""
+        model = self.run / MODEL_FILE
+        if self.finished:
+            data = self.data if self.data is not None else "DATA_YAML"
+            return (
+                f"after the last epoch: {model} is the trained model (best epoch {self.best_epoch}), "
+                f"but {METRICS_FILE} and {VAL_PRED_FILE} were not written; score it with "
+                f"`edgecnn eval {model} --data {data}`"
+            )
+        if self.done == 0:
+            return f"before the first epoch ended: nothing of this run is kept in {self.run}"
+        kept = "epoch 1" if self.done == 1 else f"epochs 1-{self.done}"
+        best = f"{model}: best epoch {self.best_epoch}" if self.best_epoch else "not validated yet"
+        return (
+            f"in epoch {self.done + 1} of {self.epochs}: {self.run} keeps {kept} ({best}); "
+            f"continue with `edgecnn train --out {self.run} --resume`"
+        )
+
+
 # -- configuration --------------------------------------------------------------------------------
 
 
@@ -164,6 +200,11 @@ def _load_resume(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     if state.get("finished"):
         raise UserError(
             f"--resume: the run in {run} is finished ({state['epoch']} epochs); nothing to resume"
+        )
+    if saved.data is not None and not saved.data.is_file():
+        raise UserError(
+            f"--resume: the run in {run} trains on {saved.data} ({CONFIG_FILE}), which is not there "
+            f"(moved, or a path relative to another working directory?)"
         )
     return saved.model_copy(update={"resume": True, "out": run}), state
 
@@ -300,23 +341,37 @@ def train(
     Raises:
         UserError: bad data, unknown model, model and data of different tasks, an occupied
             run directory, nothing to resume, ImageNet weights unavailable.
+        TrainingInterrupted: Ctrl-C (a ``KeyboardInterrupt``); its message says which epochs
+            the run directory kept and the command that resumes it.
     """
     run_dir = RunDir(config.out, RUN_OUTPUTS, RUN_FILES)
     run_dir.recover()
+    saved = _Saved(config.out, config.data, config.epochs)
     try:
-        return _train(config, run_dir, callbacks, progress)
+        return _train(config, run_dir, callbacks, progress, saved)
+    except KeyboardInterrupt as exc:
+        run_dir.rollback()
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(saved.interrupted()) from None
     except BaseException:
         run_dir.rollback()
         raise
 
 
 def _train(
-    config: TrainConfig, run_dir: RunDir, callbacks: Sequence[Callback], progress: bool | None
+    config: TrainConfig,
+    run_dir: RunDir,
+    callbacks: Sequence[Callback],
+    progress: bool | None,
+    saved: _Saved,
 ) -> TrainResult:
     started = time.perf_counter()
     state: dict[str, Any] = {}
     if config.resume:
         config, state = _load_resume(config)
+        saved.data, saved.epochs, saved.done = config.data, config.epochs, int(state["epoch"])
+        saved.best_epoch = int(state.get("best_epoch") or 0)
     run = config.out
     train_split, val_split = _load_data(config)
     info, width, size = resolve_model(config, train_split.task)
@@ -334,7 +389,13 @@ def _train(
         spec.save(run / SPEC_FILE)
         (run / LABELS_FILE).write_text("".join(f"{name}\n" for name in spec.labels))
         resolved = config.model_copy(
-            update={"model": info.name, "width": width, "imgsz": size if isinstance(size, int) else None}
+            update={
+                "model": info.name,
+                "width": width,
+                "imgsz": size if isinstance(size, int) else None,
+                # absolute: --resume may run from another working directory
+                "data": config.data.resolve() if config.data is not None else None,
+            }
         )
         _write_json(run / CONFIG_FILE, resolved.model_dump(mode="json"))
     else:
@@ -372,6 +433,20 @@ def _train(
         start_epoch = int(state["epoch"])
         logger.info("resuming %s at epoch %d of %d", run, start_epoch + 1, config.epochs)
 
+    if not config.resume:
+        logger.info(
+            "training %s (%s parameters, %dx%d px) on %d train / %d val images: %d epoch%s of %d steps -> %s",
+            info.name,
+            f"{trainer.model.count_params():,}",
+            spec.input.width,
+            spec.input.height,
+            n,
+            len(val_split),
+            config.epochs,
+            "" if config.epochs == 1 else "s",
+            steps_per_epoch,
+            run,
+        )
     predictor = KerasPredictor(trainer.ema, spec, batch_size=max(config.batch, 32))
     train_ds = _dataset(config, train_split, spec)
     if not config.resume:
@@ -404,6 +479,7 @@ def _train(
                 stopped_early = stopper.should_stop(epoch) and epoch < config.epochs
                 finished = stopped_early or epoch == config.epochs
                 _write_json(run / STATE_FILE, {**stopper.state(), "epoch": epoch, "finished": finished})
+                saved.done, saved.best_epoch, saved.finished = epoch, stopper.best_epoch, finished
                 summary = _summary(record)
                 bar.end_epoch(summary)
                 logger.info("epoch %d/%d: %s (%.1fs)", epoch, config.epochs, summary, record["seconds"])

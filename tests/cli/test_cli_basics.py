@@ -161,3 +161,26 @@ def test_a_reader_that_went_away_ends_the_command_quietly(args: list[str]) -> No
         os.close(write_end)
     assert proc.stderr == ""  # no "edgecnn: error: Broken pipe", no traceback
     assert proc.returncode == 1
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Typer ends a Ctrl-C with exit 130 and not a word; edgecnn says it was interrupted, and
+    # what the work kept when the interrupt carries that (edgecnn.train.TrainingInterrupted).
+    import edgecnn.cli.models_cmd as models_cmd
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models_cmd, "model_table", interrupted)
+    result = CliRunner().invoke(app, ["models"], catch_exceptions=False)
+    assert (result.exit_code, result.stderr) == (130, "edgecnn: interrupted\n")
+
+    def told(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("in epoch 2 of 3: continue with `edgecnn train --out r --resume`")
+
+    monkeypatch.setattr(models_cmd, "model_table", told)
+    result = CliRunner().invoke(app, ["models"], catch_exceptions=False)
+    assert result.exit_code == 130
+    assert result.stderr == (
+        "edgecnn: interrupted: in epoch 2 of 3: continue with `edgecnn train --out r --resume`\n"
+    )

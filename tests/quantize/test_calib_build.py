@@ -239,3 +239,18 @@ def test_representative_dataset_is_the_runtime_preprocessing(tmp_path: Path, spe
         np.testing.assert_allclose(
             samples[0][0][0, 0, :, :], np.broadcast_to(pad, (spec.width, spec.channels))
         )
+
+
+def test_classification_readme_has_no_repeated_columns_and_says_why_classes_are_missing(
+    tmp_path: Path,
+) -> None:
+    # One label per image: the image and box columns were the same numbers twice under the
+    # same heading ("train images | train images"). And with --n below the class count, a
+    # class is missing because of --n, not because the split has too few images.
+    data = _folders(tmp_path / "data", {"a": 3, "b": 3, "c": 3})
+    result = build_calibration_set(data, tmp_path / "calib", n=2, force=True)
+    readme = (tmp_path / "calib" / "README.md").read_text()
+    assert "| class | train images | calibration images |\n|---|---:|---:|\n| a | 3 | 1 |" in readme
+    assert "train images | train images" not in readme
+    missing = [w for w in result.warnings if w.startswith("classes without")]
+    assert missing == ["classes without a calibration image (2 images for 3 classes): c"]

@@ -121,3 +121,17 @@ def test_read_spec_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "empty.tflite").write_bytes(b"")
     with pytest.raises(ModelError, match=r"empty\.tflite: empty file \(0 bytes\)$"):
         read_spec(tmp_path / "empty.tflite")
+
+
+@pytest.mark.parametrize("magic", [b"PK\x03\x04", b"\x89HDF\r\n\x1a\n"], ids=["keras", "h5"])
+def test_a_keras_model_where_tflite_is_needed_names_the_conversion(tmp_path: Path, magic: bytes) -> None:
+    # `edgecnn run / bench / inspect RUN/model.keras`: say what the file is and how to convert it,
+    # not only that it lacks the TFL3 identifier.
+    path = tmp_path / "model.keras"
+    path.write_bytes(magic + bytes(100))
+    with pytest.raises(ModelError) as err:
+        read_spec(path)
+    assert str(err.value) == (
+        f"{path}: a Keras model, not TFLite; convert it first: "
+        f"edgecnn quantize {path} --calib CALIB_DIR --out MODEL.tflite"
+    )

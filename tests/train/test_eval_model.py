@@ -228,3 +228,43 @@ def test_eval_errors_are_one_line_exit_2(
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgecnn: error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "classes", "spec_of", "message"),
+    [
+        (
+            "lenet_test",
+            3,
+            ("lenet_test", 3, 32),
+            r"the model input is \(28, 28, 1\) \(H, W, C\) but spec.json says \(32, 32, 1\)",
+        ),
+        (
+            "lenet_test",
+            3,
+            ("lenet_test", 5, 28),
+            r"output channels \[3\] do not fit spec.json, which needs \[5\] for its 5 labels$",
+        ),
+        (
+            "tiny_yolo_v3_test",
+            2,
+            ("tiny_yolo_v3_test", 3, 64),
+            r"output channels \[21, 21\] do not fit spec.json, which needs \[24, 24\]",
+        ),
+    ],
+)
+def test_a_keras_model_with_another_runs_spec_is_one_clear_error(
+    name: str, classes: int, spec_of: tuple[str, int, int], message: str, tmp_path: Path
+) -> None:
+    # A model.keras copied next to another run's spec.json: before, `eval` crashed inside
+    # Keras (input size) or scored a 3-class model's outputs against 5 labels without a word.
+    from edgecnn.architectures import build_model, get_model_info
+    from edgecnn.errors import ModelError
+    from edgecnn.evaluation import load_predictor
+
+    build_model(name, num_classes=classes).save(tmp_path / "model.keras")
+    other, n, size = spec_of
+    spec = get_model_info(other).model_spec([f"c{i}" for i in range(n)], input_size=size)
+    spec.save(tmp_path / "spec.json")
+    with pytest.raises(ModelError, match=message):
+        load_predictor(tmp_path / "model.keras")

@@ -86,3 +86,76 @@ def test_bad_input_is_one_line_exit_2(
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]  # TensorFlow is not even imported
+
+
+def test_interruption_messages_say_what_is_kept_and_how_to_go_on(tmp_path: Path) -> None:
+    from edgecnn.train.fit import _Saved
+
+    run = tmp_path / "run"
+    assert _Saved(run, epochs=5).interrupted() == (
+        f"before the first epoch ended: nothing of this run is kept in {run}"
+    )
+    assert _Saved(run, epochs=5, done=1, best_epoch=1).interrupted() == (
+        f"in epoch 2 of 5: {run} keeps epoch 1 ({run / 'model.keras'}: best epoch 1); "
+        f"continue with `edgecnn train --out {run} --resume`"
+    )
+    assert "keeps epochs 1-3 " in _Saved(run, epochs=5, done=3, best_epoch=2).interrupted()
+    # --val-every 5: no model.keras yet, so none is named
+    assert "keeps epochs 1-3 (not validated yet); continue" in _Saved(run, epochs=9, done=3).interrupted()
+    after = _Saved(run, Path("d.yaml"), epochs=5, done=5, best_epoch=4, finished=True).interrupted()
+    model = run / "model.keras"
+    assert after.startswith(f"after the last epoch: {model} is the trained model (best epoch 4)")
+    assert after.endswith(f"`edgecnn eval {run / 'model.keras'} --data d.yaml`")
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_ctrl_c_says_how_to_resume_and_resume_finishes_the_run(
+    cls_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgecnn.train.loop import Trainer
+
+    run = tmp_path / "run"
+    real_epoch = Trainer.train_epoch
+    calls = []
+
+    def second_epoch_interrupted(self: Trainer, *args: object, **kwargs: object) -> dict[str, float]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of epoch 2
+        return real_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", second_epoch_interrupted)
+    monkeypatch.chdir(cls_data.parent)  # --data relative to where the run starts ...
+    argv = ["train", "--data", cls_data.name, "--model", "lenet_test", "--imgsz", "32", "--epochs", "3"]
+    result = runner.invoke(app, [*argv, "--batch", "8", "--out", str(run)], catch_exceptions=False)
+    assert result.exit_code == 130
+    assert result.stderr.splitlines()[-1] == (
+        f"edgecnn: interrupted: in epoch 2 of 3: {run} keeps epoch 1 ({run / 'model.keras'}: best epoch 1); "
+        f"continue with `edgecnn train --out {run} --resume`"
+    )
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    monkeypatch.chdir(tmp_path)  # ... and the resume from another working directory
+    again = runner.invoke(app, ["train", "--out", str(run), "--resume"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert json.loads((run / "train_state.json").read_text())["epoch"] == 3
+
+
+def test_resume_names_a_data_yaml_that_is_gone(tmp_path: Path) -> None:
+    # Runs before the path was stored absolute kept `--data` as typed: resumed from another
+    # directory, the error was "/data.yaml: file not found", not naming train_config.json.
+    from edgecnn.errors import UserError
+    from edgecnn.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_config.json").write_text(TrainConfig(data=Path("data/d.yaml"), out=run).model_dump_json())
+    (run / "train_state.json").write_text('{"epoch": 1, "best_epoch": 1, "best": 0.5, "finished": false}')
+    for name in ("last.npz", "spec.json"):
+        (run / name).write_bytes(b"")
+    with pytest.raises(UserError) as err:
+        train(TrainConfig(out=run, resume=True))
+    assert str(err.value) == (
+        f"--resume: the run in {run} trains on data/d.yaml (train_config.json), which is not there "
+        "(moved, or a path relative to another working directory?)"
+    )
