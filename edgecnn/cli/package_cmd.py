@@ -40,7 +40,11 @@ def package(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="The .tar.gz to write, or a directory (default: dist/)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="The .tar.gz to write, or a directory for the default name (default: dist/).",
+        ),
     ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Bundle name (default: the model's spec name).")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class BundleInfo:
         version: release version from its manifest (``/opt/edgecnn/releases/<version>``).
         top: the archive's top directory (where ``install.py`` is).
         machine: the board CPU it is for (``uname -m``: aarch64, x86_64).
+        unpacked_size: bytes of its files once unpacked (the board's staging space needs it too).
     """
 
     path: Path
@@ -35,6 +37,7 @@ class BundleInfo:
     version: str
     top: str
     machine: str
+    unpacked_size: int = 0
 
 
 def read_bundle(path: Path) -> BundleInfo:
@@ -51,12 +54,25 @@ def read_bundle(path: Path) -> BundleInfo:
     if not path.is_file():
         raise UserError(f"{path}: no such bundle (make one with: edgecnn package MODEL.tflite)")
     digest = hashlib.sha256()
+    # Inflate the whole stream too: listing the tar stops at its end marker, before gzip's
+    # CRC, so a flipped byte inside a wheel would only show on every board, after the upload.
+    inflate = zlib.decompressobj(wbits=31)
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        if handle.read(2) != b"\x1f\x8b":
+            raise UserError(f"{path}: not an edgecnn bundle (not a gzip file; expected a .tar.gz)")
+        handle.seek(0)
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                if not inflate.eof:
+                    inflate.decompress(block)
+        except zlib.error as exc:
+            raise UserError(f"{path}: damaged: invalid gzip data ({exc}); copy or make it again") from None
     try:
         with tarfile.open(path, "r:gz") as tar:
-            names = tar.getnames()
+            members = tar.getmembers()
+            names = [member.name for member in members]
+            unpacked = sum(member.size for member in members if member.isfile())
             tops = {name.split("/", 1)[0] for name in names}
             if len(tops) != 1:
                 raise UserError(f"{path}: not an edgecnn bundle (expected one top directory)")
@@ -80,4 +96,5 @@ def read_bundle(path: Path) -> BundleInfo:
         version=str(manifest["version"]),
         top=top,
         machine=str(manifest.get("target", {}).get("machine", "")),
+        unpacked_size=unpacked,
     )

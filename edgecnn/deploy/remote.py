@@ -9,6 +9,7 @@ Everything on the board goes through :class:`~edgecnn.deploy.ssh.Ssh` as the log
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -105,6 +106,8 @@ class BoardDeploy:
         self.stage = ""
         self.installer = ""
         self.since = ""
+        #: the release a failed health check switches back to (None: stop the service instead)
+        self.rollback_to: str | None = None
 
     def log(self, message: str) -> None:
         """Log ``message`` prefixed with the board's name."""
@@ -132,6 +135,7 @@ class BoardDeploy:
                 'echo "home=$HOME"',
                 'echo "machine=$(uname -m)"',
                 f'echo "current=$(readlink {PREFIX}/current 2>/dev/null)"',
+                f'echo "previous=$(readlink {PREFIX}/previous 2>/dev/null)"',
                 'echo "now=$(date +%s)"',
                 f"if [ -f {archive} ]; then echo \"have=$(sha256sum {archive} | cut -d' ' -f1)\"; fi",
                 "command -v python3 >/dev/null && echo python3=yes",
@@ -148,13 +152,44 @@ class BoardDeploy:
                 f"{self.host.user or 'the login user'} cannot run sudo without a password "
                 "(deploy needs passwordless sudo: NOPASSWD in /etc/sudoers.d)"
             )
-        current = facts.get("current", "")
-        self.result.previous = current.rsplit("/", 1)[-1] if current.startswith("releases/") else None
-        self.result.current = self.result.previous
+        current, before = _release(facts.get("current", "")), _release(facts.get("previous", ""))
+        self.result.previous = self.result.current = current
+        # Re-deploying the release that is already current (a retry after a deploy that was cut
+        # off after its switch, say): roll back to the one before it, as the board's link names it.
+        self.rollback_to = before if current == self.bundle.version else current
+        if self.rollback_to == self.bundle.version:
+            self.rollback_to = None
         self.stage = f"{facts['home']}/{STAGE}"
         self.installer = shlex.quote(f"{self.stage}/{self.bundle.sha256}/{self.bundle.top}/install.py")
         self.since = facts.get("now", "")
         return facts
+
+    def clean_stage(self) -> None:
+        """Remove everything from the staging directory but this bundle's archive (kept so that a
+        re-deploy or a retry skips the upload): other bundles, unpacked files, a cut-off upload."""
+        keep = shlex.quote(f"{self.bundle.sha256}.tar.gz")
+        stage = shlex.quote(self.stage)
+        command = f"find {stage} -mindepth 1 -maxdepth 1 ! -name {keep} -exec rm -rf {{}} +"
+        self.ssh.run(command, timeout=120, check=False)
+
+    def prepare_stage(self, have: str | None) -> None:
+        """Make the staging directory private to the login user (the bundle holds the device
+        config and any password in it), clear it, and check that the archive and its unpacked
+        files fit there."""
+        stage = shlex.quote(self.stage)
+        self.ssh.run(f"mkdir -p {stage} && chmod 700 {stage}", timeout=60)
+        self.clean_stage()
+        done = self.ssh.run(f"df -Pk {stage}", timeout=60, check=False)
+        fields = done.stdout.strip().splitlines()[-1].split() if done.stdout.strip() else []
+        if len(fields) < 4 or not fields[3].isdigit():
+            return  # no df answer: the upload itself will tell
+        free = int(fields[3]) * 1024
+        needed = self.bundle.unpacked_size + (0 if have == self.bundle.sha256 else self.bundle.size)
+        if free < needed:
+            raise StepError(
+                f"not enough space on the board: {free / 1e6:.0f} MB free in {self.stage}, the bundle "
+                f"needs {needed / 1e6:.0f} MB there (the archive and its unpacked files)"
+            )
 
     def upload(self, have: str | None) -> None:
         """Copy the archive to the staging directory unless the same bytes are there."""
@@ -166,10 +201,13 @@ class BoardDeploy:
         self.log(f"uploading {self.bundle.size / 1e6:.1f} MB")
         started = time.monotonic()
         with self.bundle.path.open("rb") as data:
-            self.ssh.run(
-                f"mkdir -p {stage} && cat > {stage}/{name}.part && mv -f {stage}/{name}.part {stage}/{name}",
+            done = self.ssh.run(
+                f"cat > {stage}/{name}.part && mv -f {stage}/{name}.part {stage}/{name}",
                 stdin=data,
+                check=False,
             )
+        if done.returncode != 0:
+            raise StepError(f"the upload failed: {last_lines(done)}")
         got = self.ssh.run(f"sha256sum {stage}/{name}", timeout=300).stdout.split(" ", 1)[0]
         if got != self.bundle.sha256:
             raise StepError(f"the upload arrived damaged (sha256 {got[:16]}... on the board)")
@@ -180,21 +218,40 @@ class BoardDeploy:
     def install(self) -> None:
         """Unpack and run the bundle's installer (it verifies, installs and switches ``current``)."""
         stage, sha = shlex.quote(self.stage), self.bundle.sha256
-        self.ssh.run(
-            f"cd {stage} && rm -rf {sha} && mkdir {sha} && tar xzf {sha}.tar.gz -C {sha}", timeout=600
+        done = self.ssh.run(
+            f"cd {stage} && rm -rf {sha} && mkdir {sha} && tar xzf {sha}.tar.gz -C {sha}",
+            timeout=600,
+            check=False,
         )
+        if done.returncode != 0:
+            raise StepError(f"unpacking the bundle on the board failed: {last_lines(done)}")
         self.log(f"installing {self.bundle.version}")
         started = time.monotonic()
-        out = self.sudo(f"python3 {self.installer} --enable", "install.py", timeout=3600)
+        # Two calls: the long one builds and checks the release and changes nothing the running
+        # service uses, so a deploy cut off there (Ctrl-C, a dropped link) leaves the board as
+        # it was; the short one switches config, unit and the current link.
+        version = shlex.quote(self.bundle.version)
+        try:
+            out = self.sudo(f"python3 {self.installer} --no-switch", "install.py", timeout=3600)
+            switch = f"python3 {self.installer} --switch-to {version} --enable"
+        except StepError as exc:
+            if "unrecognized arguments: --no-switch" not in str(exc):
+                raise
+            # a bundle made before --no-switch: install and switch in one call
+            out = self.sudo(f"python3 {self.installer} --enable", "install.py", timeout=3600)
+            switch = ""
         self.timed("install", started)
         lines = [ln for ln in out.splitlines() if ln.startswith("install.py: {")]
         summary = json.loads(lines[-1].split(": ", 1)[1]) if lines else {}
-        self.result.current = self.bundle.version
         self.result.venv_from = summary.get("venv_from")
         how = summary.get("state", "installed")
         if self.result.venv_from:
             how += f", packages reused from {self.result.venv_from}"
-        self.log(f"{how} in {self.result.seconds['install']:.1f} s; current -> {self.bundle.version}")
+        self.log(f"{how} in {self.result.seconds['install']:.1f} s")
+        if switch:
+            self.sudo(switch, "switching to the release", timeout=600)
+        self.result.current = self.bundle.version
+        self.log(f"current -> {self.bundle.version}")
 
     def invocation(self) -> str:
         """The service's current ``InvocationID`` ('' if it never ran)."""
@@ -239,9 +296,9 @@ class BoardDeploy:
         errors = [line for line in result.journal if "error:" in line.lower()]
         if errors:
             why = f"{why}: {errors[-1]}"
-        previous = result.previous
+        previous = self.rollback_to
         try:
-            if previous is None or previous == self.bundle.version:
+            if previous is None:
                 self.log("no previous release to roll back to: stopping the service")
                 self.sudo(f"systemctl stop {SERVICE}", "systemctl stop")
                 result.reason = f"{why}; no previous release to roll back to, the service was stopped"
@@ -260,17 +317,19 @@ class BoardDeploy:
         else:
             result.reason = f"{why}; rolled back to {previous}, which is not healthy either: {detail}"
 
-    def finish(self) -> None:
-        """Prune old releases (after a healthy deploy) and clear the staging directory."""
-        if self.result.ok:
+    def prune(self) -> None:
+        """Prune old releases after a healthy deploy. A failure here is reported in the reason
+        but does not undo the deploy: the new release runs healthy."""
+        try:
             out = self.sudo(f"python3 {self.installer} --prune --keep {self.options.keep}", "prune")
-            lines = [ln for ln in out.splitlines() if ln.startswith("install.py: {")]
-            self.result.removed = json.loads(lines[-1].split(": ", 1)[1])["removed"] if lines else []
-            if self.result.removed:
-                self.log(f"removed old releases: {', '.join(self.result.removed)}")
-        keep = shlex.quote(f"{self.bundle.sha256}.tar.gz")
-        stage = shlex.quote(self.stage)
-        self.ssh.run(f"find {stage} -mindepth 1 -maxdepth 1 ! -name {keep} -exec rm -rf {{}} +", check=False)
+        except (SshError, StepError) as exc:
+            self.result.reason = f"deployed, but {str(exc).removeprefix(f'{self.host}: ')}"
+            self.log(self.result.reason)
+            return
+        lines = [ln for ln in out.splitlines() if ln.startswith("install.py: {")]
+        self.result.removed = json.loads(lines[-1].split(": ", 1)[1])["removed"] if lines else []
+        if self.result.removed:
+            self.log(f"removed old releases: {', '.join(self.result.removed)}")
 
     def run(self) -> BoardResult:
         """All the steps; never raises for a board's failure (it is in the result)."""
@@ -280,23 +339,33 @@ class BoardDeploy:
             self.log("connecting")
             facts = self.probe()
             self.timed("connect", started)
+            self.prepare_stage(facts.get("have"))
             self.upload(facts.get("have"))
             self.install()
             healthy, detail = self.restart_and_check("health")
             if healthy:
                 result.outcome, result.status = "deployed", detail
+                self.prune()
             else:
                 self.rollback(detail)
-            self.finish()
         except (SshError, StepError) as exc:
             result.outcome = "failed"
             result.reason = str(exc).removeprefix(f"{self.host}: ")
+        finally:
+            if self.stage:  # also after a failure: leave no unpacked bundle or cut-off upload behind
+                with contextlib.suppress(SshError):
+                    self.clean_stage()
         self.timed("total", started)
         self.log(
             f"{result.outcome} in {result.seconds['total']:.1f} s"
             + (f": {result.reason}" if result.reason else "")
         )
         return result
+
+
+def _release(link: str) -> str | None:
+    """The version a ``current`` / ``previous`` link (``releases/<version>``) names, or None."""
+    return link.rsplit("/", 1)[-1] if link.startswith("releases/") else None
 
 
 def deploy_board(host: Host, bundle: BundleInfo, options: DeployOptions, log: Log = print) -> BoardResult:

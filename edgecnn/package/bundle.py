@@ -204,8 +204,14 @@ def _check_wheel_file(wheel: Path) -> None:
 
 
 def _names_a_folder(out: str | Path | None) -> bool:
-    """Whether ``--out`` is a folder for the default archive name (default ``dist/``)."""
-    return out is None or Path(out).is_dir() or str(out).endswith(("/", os.sep))
+    """Whether ``--out`` is a folder for the default archive name (default ``dist/``): an existing
+    folder, or a new name not ending in ``.tar.gz`` or ``.tgz``. (A trailing ``/`` cannot tell:
+    ``Path`` and Typer drop it, and ``--out dist/new/`` must not write a file called ``new``.)"""
+    if out is None:
+        return True
+    if Path(out).exists():
+        return Path(out).is_dir()
+    return not str(out).endswith((".tar.gz", ".tgz"))
 
 
 def _find(relative: Path, what: str, flag: str) -> Path:
@@ -279,8 +285,8 @@ def package_model(
     Args:
         model: the ``.tflite`` model; it must carry edgecnn metadata (its spec).
         target: the board (default: arm64, CPython 3.11, ai-edge-litert).
-        out: the ``.tar.gz`` to write, or a directory for the default name
-            ``NAME-VERSION-ARCH.tar.gz`` (default: ``dist/``).
+        out: the archive to write (a name ending in ``.tar.gz`` or ``.tgz``), or else a
+            directory for the default name ``NAME-VERSION-ARCH.tar.gz`` (default: ``dist/``).
         config: the device config; default ``deploy/config/device.example.yaml``. Its model
             path is set to the bundled model's path on the board.
         name: bundle name (default: the spec's name, else the model file's stem).
@@ -344,6 +350,11 @@ def package_model(
     else:
         check_output(Path(out), "--out", "file", (model, config_path, unit_path, edgecnn_wheel))
     log(f"operators: {', '.join(op.name for op in ops)}: all available in {runtime.name} {runtime.version}")
+    if not any(t.dtype in ("int8", "uint8") for t in parsed.main.tensors):
+        log(
+            f"note: {model} is not quantised (no int8 tensors): it runs on the board, but several "
+            "times slower than an int8 model; edgecnn quantize makes one"
+        )
     timings["checks"] = round(time.perf_counter() - started, 2)
 
     step = time.perf_counter()

@@ -34,6 +34,8 @@ again, and every copied file is checked against the sha256 its package's ``RECOR
 Releases already installed (``edgecnn deploy`` uses these; any bundle's installer can run them)::
 
     sudo python3 install.py --list                       # the releases, as JSON
+    sudo python3 install.py --no-switch                  # build and check only (1. and 2.)
+    sudo python3 install.py --switch-to VERSION          # then 3. and 4.; rollback: previous
     sudo python3 install.py --switch-to previous         # rollback: link, config and unit
     sudo python3 install.py --prune --keep 3             # keep 3 releases (never current, previous)
 """
@@ -263,7 +265,10 @@ class Installer:
         except OSError as exc:
             raise BundleError(f"{what} failed: {exc}") from None
         if result.returncode != 0:
-            lines = [ln for ln in (result.stderr + result.stdout).splitlines() if ln.strip()]
+            # The error is on stderr (pip: "ERROR: ... No space left on device"); stdout only
+            # says what was being done. Fall back to stdout when stderr is empty.
+            lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+            lines = lines or [ln for ln in result.stdout.splitlines() if ln.strip()]
             detail = " | ".join(lines[-3:]) or f"exit code {result.returncode}"
             raise BundleError(f"{what} failed: {detail}")
         return result.stdout
@@ -297,7 +302,8 @@ class Installer:
                 dest = self.release / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(self.bundle / rel, dest)
-                os.chmod(dest, 0o644)
+                # The config may hold secrets (an MQTT password): only root reads the copy.
+                os.chmod(dest, 0o600 if rel == CONFIG else 0o644)
             started = time.monotonic()
             donor = self.venv_donor()
             if donor is None or not self.reuse_venv(donor):
@@ -414,7 +420,7 @@ class Installer:
             ours = record.read_text().strip() if record.exists() else None
             if current != ours:  # edited here since we installed it (or not ours at all)
                 if not replace:
-                    (self.etc / "device.yaml.dist").write_bytes(new)
+                    self._write_config(self.etc / "device.yaml.dist", new)
                     return "kept (edited locally); the bundle's is device.yaml.dist"
                 stamp = time.strftime("%Y%m%d-%H%M%S")
                 backup = self.etc / f"device.yaml.{stamp}.bak"
@@ -422,9 +428,19 @@ class Installer:
                 while backup.exists():
                     backup = self.etc / f"device.yaml.{stamp}-{n}.bak"
                     n += 1
-                shutil.copyfile(dest, backup)
-        tmp = self.etc / ".device.yaml.tmp"
-        tmp.write_bytes(new)
+                self._write_config(backup, dest.read_bytes())
+        self._write_config(dest, new)
+        record.write_text(new_hash + "\n")
+        return "installed"
+
+    def _write_config(self, dest: Path, data: bytes) -> None:
+        """Write a device config (it may hold an MQTT password) atomically, readable by root and
+        the service's group only (0640 root:edgecnn; 0644 when there is no such group, as with
+        ``--no-user``). Used for ``device.yaml`` and its ``.dist`` and ``.bak`` copies alike."""
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         try:
             group = int(self._run(["getent", "group", SERVICE_USER], "getent").split(":")[2])
             os.chown(tmp, 0, group)
@@ -432,8 +448,6 @@ class Installer:
         except (BundleError, OSError, IndexError, ValueError):
             os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
-        record.write_text(new_hash + "\n")
-        return "installed"
 
     def systemd_running(self) -> bool:
         """True when systemd is the init system here (not in a chroot or a container without it)."""
@@ -682,15 +696,21 @@ def install(
     replace_config: bool = False,
     force: bool = False,
     keep: int | None = None,
+    switch: bool = True,
     log: Callable[[str], object] = print,
 ) -> dict:
     """Verify the unpacked bundle, then install it (see the module docstring); with ``keep``,
     prune old releases afterwards (:func:`prune_releases`).
 
+    With ``switch=False`` only the release is built and checked (and the service user made):
+    the config, the unit, the ``current`` link and the service stay as they are, so an
+    interrupted call leaves the running release untouched; :func:`switch_release` then makes
+    it current (``edgecnn deploy`` does both, in two calls).
+
     Returns:
         A summary: ``version``, ``release``, ``state`` (``installed`` or ``already installed``),
-        ``config``, ``venv_from`` (the release whose packages were reused, or None),
-        ``removed`` (pruned releases) and ``seconds`` per step.
+        ``config`` (None without the switch), ``venv_from`` (the release whose packages were
+        reused, or None), ``removed`` (pruned releases) and ``seconds`` per step.
 
     Raises:
         BundleError: verification failed (nothing was changed) or a step failed.
@@ -714,7 +734,7 @@ def install(
             log(f"release {job.release} is already this bundle")
         if manage_user:
             job.ensure_user()
-        config, removed = _activate(job, replace_config, enable, start, keep)
+        config, removed = _activate(job, replace_config, enable, start, keep) if switch else (None, [])
     timings.update(job.timings)
     timings["total"] = round(time.monotonic() - started, 2)
     return {
@@ -748,6 +768,12 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--start", action="store_true", help="systemctl restart the service afterwards")
     parser.add_argument("--replace-config", action="store_true", help="replace a locally edited device.yaml")
     parser.add_argument("--force", action="store_true", help="replace a release of the same version")
+    parser.add_argument(
+        "--no-switch",
+        action="store_true",
+        help="only build and check the release (config, unit, current link and service untouched); "
+        "--switch-to VERSION makes it current",
+    )
     parser.add_argument("--no-user", action="store_true", help="do not create the edgecnn user")
     parser.add_argument("--no-systemd", action="store_true", help="no unit, no systemctl (containers)")
     parser.add_argument(
@@ -811,6 +837,7 @@ def main(argv: list | None = None) -> int:
             replace_config=args.replace_config,
             force=args.force,
             keep=args.keep,
+            switch=not args.no_switch,
         )
     except BundleError as exc:
         print(f"install.py: error: {exc}", file=sys.stderr)

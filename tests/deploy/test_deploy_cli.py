@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import subprocess
 import sys
 import tarfile
@@ -57,6 +58,25 @@ def test_not_a_bundle_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not an edgecnn bundle (no thing/manifest.json)" in result.stderr
 
 
+def test_damaged_bundle_is_refused_before_any_upload(tmp_path: Path, fake_bundle: Path) -> None:
+    """One flipped byte inside a member: the tar listing still reads (it stops at the end marker,
+    before gzip's CRC), so only inflating everything catches it, here and not on every board."""
+    good = tmp_path / "good.tar.gz"
+    with tarfile.open(fake_bundle) as tar, tarfile.open(good, "w:gz") as out:
+        for member in tar.getmembers():
+            out.addfile(member, tar.extractfile(member))
+        big = tarfile.TarInfo("tiny-0.1.0-abc-arm64/wheels/big.whl")
+        big.size = 1 << 20  # as incompressible as a wheel
+        out.addfile(big, io.BytesIO(random.Random(0).randbytes(big.size)))
+    data = bytearray(good.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(bytes(data))
+    result = _deploy(str(bad), "pi@board")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"edgecnn: error: {bad}: damaged: invalid gzip data (")
+
+
 @pytest.mark.parametrize("option", [["--parallel", "0"], ["--keep", "0"], ["--health-timeout", "1"]])
 def test_out_of_range_options_exit_2(fake_bundle: Path, option: list[str]) -> None:
     result = _deploy(str(fake_bundle), "pi@board", *option)
@@ -72,6 +92,8 @@ def test_bundle_is_read_without_unpacking(fake_bundle: Path) -> None:
         "aarch64",
     )
     assert len(info.sha256) == 64 and info.size == fake_bundle.stat().st_size
+    with tarfile.open(fake_bundle) as tar:
+        assert info.unpacked_size == sum(m.size for m in tar.getmembers()) == 86  # install.py, manifest
 
 
 def test_deploy_imports_no_heavy_packages() -> None:

@@ -182,6 +182,43 @@ def test_cli_packages_x86_64(tiny_detector: Path, device_config: Path, tmp_path:
     assert expected in result.stderr
 
 
+def test_cli_out_to_a_new_folder_writes_the_default_name_there(
+    tiny_detector: Path, device_config: Path, tmp_path: Path
+) -> None:
+    """``--out dist/new/`` (a folder that does not exist yet) gets ``NAME-VERSION-ARCH.tar.gz``
+    inside it, not a file called ``new``: Typer's ``Path`` drops the trailing slash."""
+    args = [str(tiny_detector), "--target", "arm64", "--config", str(device_config)]
+    result = _invoke(*args, "--version", "1.0", "--out", f"{tmp_path / 'new'}/")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new").is_dir(), "wrote a file instead of a folder"
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["tiny_det-1.0-arm64.tar.gz"]
+    result = _invoke(*args, "--version", "1.0", "--out", str(tmp_path / "plain"))  # no slash, no suffix
+    assert result.exit_code == 0 and (tmp_path / "plain" / "tiny_det-1.0-arm64.tar.gz").is_file()
+
+
+def test_cli_notes_a_model_that_is_not_quantised(
+    tiny_detector: Path, device_config: Path, tmp_path: Path
+) -> None:
+    """A float model (quantising forgotten) packages and runs, but the operator is told."""
+    tf = pytest.importorskip("tensorflow")
+    from edgecnn.quantize.metadata_writer import write_spec
+
+    image = tf.keras.Input((64, 64, 3))
+    cells = tf.keras.layers.AveragePooling2D(8)(image)
+    heads = [
+        tf.keras.layers.Conv2D(14, 1)(cells),
+        tf.keras.layers.Conv2D(14, 1)(tf.keras.layers.MaxPooling2D(2)(cells)),
+    ]
+    model = tmp_path / "float.tflite"
+    model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(image, heads)).convert())
+    write_spec(model, tinymodels.DET_SPEC)
+    args = ["--target", "x86_64", "--config", str(device_config), "--out", str(tmp_path / "dist")]
+    result = _invoke(str(model), *args)
+    assert result.exit_code == 0, result.output
+    assert f"note: {model} is not quantised (no int8 tensors)" in result.stderr
+    assert "not quantised" not in _invoke(str(tiny_detector), *args).stderr
+
+
 def test_cli_refuses_custom_op_before_writing(flex_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.tar.gz"
     result = _invoke(str(flex_model), "--out", str(out))

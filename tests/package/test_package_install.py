@@ -142,6 +142,8 @@ def test_offline_install_lays_out_a_release(
     assert (release / ".installed").read_text().strip() == bundles["x86_64"].manifest["manifest_sha256"]
     for rel in ("model.tflite", "manifest.json", "requirements.txt", "config/device.yaml"):
         assert (release / rel).read_bytes() == (root / rel).read_bytes()
+    # The config may hold an MQTT password: the release's copy is root's only.
+    assert (release / "config/device.yaml").stat().st_mode & 0o777 == 0o600
     # Another prefix than /opt/edgecnn: the installed config points into it.
     shipped = (root / "config/device.yaml").read_text()
     assert "/opt/edgecnn/current/model.tflite" in shipped
