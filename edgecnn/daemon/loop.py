@@ -39,7 +39,7 @@ import numpy as np
 from edgecnn.config.device import DeviceConfig
 from edgecnn.daemon.frames import FrameProcessor, iso_time
 from edgecnn.daemon.notify import Notifier
-from edgecnn.daemon.startup import Preflight, start_up
+from edgecnn.daemon.startup import Preflight, sink_context, start_up
 from edgecnn.daemon.state import DaemonStats
 from edgecnn.errors import EdgecnnError
 from edgecnn.postprocess.letterbox import Letterbox
@@ -47,7 +47,7 @@ from edgecnn.runtime.backend import load_backend
 from edgecnn.runtime.interpreter import TFLiteModel
 from edgecnn.runtime.validate import ModelCheck, ModelInfo
 from edgecnn.sinks import build_sink
-from edgecnn.sinks.base import FrameResult, Sink, SinkContext
+from edgecnn.sinks.base import FrameResult, Sink
 from edgecnn.sources import build_source
 from edgecnn.sources.base import EndOfStream, Frame, Source
 from edgecnn.sources.threaded import ThreadedSource
@@ -175,16 +175,7 @@ class Daemon:
         self.stats.set_names(model=spec.name)
         first = [self._source_factory()]  # a missing file or bad device name fails here, as config
         first[0].check()  # and a file that is no video: once, before anything is started
-        context = SinkContext(
-            device=cfg.device,
-            model=spec.name,
-            labels=tuple(spec.labels),
-            task=spec.task,
-            masks=tuple(tuple(polygon) for polygon in cfg.masks),
-            zones=tuple(cfg.zones),
-            state=self.stats,
-            state_dir=cfg.state_path,
-        )
+        context = sink_context(cfg, spec, self.stats)
         self.sinks = _name_sinks([build_sink(sink_config, context) for sink_config in cfg.sinks], cfg.sinks)
         source_config = cfg.source
         realtime = source_config.realtime if source_config.realtime is not None else first[0].live

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from edgecnn.config.device import DeviceConfig, PostSettings
 from edgecnn.daemon.signals import stop_on_signals
@@ -28,6 +29,7 @@ from edgecnn.errors import ConfigError
 from edgecnn.runtime.resolve import MissingSettingsError, join_names, resolve_file_spec
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.runtime.validate import ModelCheck, start_model_check
+from edgecnn.sinks.base import SinkContext
 
 
 def load_spec(config: DeviceConfig) -> ModelSpec:
@@ -76,6 +78,20 @@ class Preflight:
     spec: ModelSpec
     settings: PostSettings
     check: ModelCheck
+
+
+def sink_context(config: DeviceConfig, spec: ModelSpec, state: Any = None) -> SinkContext:
+    """What every sink is told of the device, the model and the config's masks and zones."""
+    return SinkContext(
+        device=config.device,
+        model=spec.name,
+        labels=tuple(spec.labels),
+        task=spec.task,
+        masks=tuple(tuple(polygon) for polygon in config.masks),
+        zones=tuple(config.zones),
+        state=state,
+        state_dir=config.state_path,
+    )
 
 
 def start_up(config: DeviceConfig) -> Preflight:
@@ -137,21 +153,13 @@ def check_config(config: DeviceConfig) -> str:
     finally:
         early.check.cancel()
     assert info is not None
-    from edgecnn.sinks import SinkContext, build_sink
+    from edgecnn.sinks import build_sink
     from edgecnn.sources import build_source
 
     source = build_source(config.source)
     source.check()
     spec = early.spec
-    context = SinkContext(
-        device=config.device,
-        model=spec.name,
-        labels=tuple(spec.labels),
-        task=spec.task,
-        masks=tuple(tuple(polygon) for polygon in config.masks),
-        zones=tuple(config.zones),
-        state_dir=config.state_path,
-    )
+    context = sink_context(config, spec)
     for sink_config in config.sinks:
         build_sink(sink_config, context)
     sinks = ", ".join(str(getattr(s, "type", "?")) for s in config.sinks) or "none"
