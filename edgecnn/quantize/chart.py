@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from edgecnn.evaluation.plots import new_figure
+from edgecnn.quantize.report import METRIC_NAMES
 
 CHART_FILE = "per_class.png"
 MAX_ROWS = 40  # more classes than this: the worst ones are drawn, report.md lists them all
 _CLASS_METRIC = {"detect": ("ap50", "AP50"), "classify": ("recall", "accuracy")}
-_OVERALL_LABEL = {"map50": "mAP50", "accuracy": "accuracy"}
 FLOAT_COLOUR, INT8_COLOUR, OVER_GATE_COLOUR = "#9aa5b1", "#2f6fdf", "#d62728"
 
 
@@ -40,7 +40,7 @@ def chart_rows(report: dict[str, Any]) -> tuple[list[Row], int]:
     primary = report["primary_metric"]
     whole = metrics["overall"][primary]
     first = Row(
-        f"all classes ({_OVERALL_LABEL.get(primary, primary)})",
+        f"all classes ({METRIC_NAMES.get(primary, primary)})",
         whole["float"],
         whole["quantized"],
         whole["drop"],
@@ -69,7 +69,7 @@ def plot_per_class(report: dict[str, Any], path: str | Path) -> Path:
     ax.barh([y + height / 2 for y in ys], int8s, height, color=INT8_COLOUR, label="int8")
     for y, row in zip(ys, rows, strict=True):
         over = row.drop is not None and max_drop is not None and row.drop > max_drop
-        text = "n/a" if row.drop is None else f"{row.drop:.1f}"
+        text = "n/a" if row.drop is None else f"{round(row.drop, 1) + 0.0:.1f}"  # no "-0.0"
         ax.text(101, y, text, va="center", fontsize=8, color=OVER_GATE_COLOUR if over else "black")
     ax.text(101, -0.95, "drop", va="center", fontsize=8, fontweight="bold")
     ax.set_yticks(ys, labels=[r.label for r in rows], fontsize=8)

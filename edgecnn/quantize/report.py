@@ -54,6 +54,8 @@ ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], No
 
 #: IoU at which a quantised detection counts as the same object as a float one.
 AGREEMENT_IOU = 0.5
+#: How the terminal and the chart name the report's metric keys (as ``edgecnn eval`` does).
+METRIC_NAMES = {"map50": "mAP50", "map50_95": "mAP50-95"}
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 
@@ -511,7 +513,8 @@ def summary_lines(report: dict[str, Any]) -> Sequence[str]:
     """A few lines for the terminal: drops, agreement, size ratio."""
     m = report["metrics"]["overall"]
     metrics = ", ".join(
-        f"{k} {_fmt(v['float'])} -> {_fmt(v['quantized'])} (drop {_fmt(v['drop'])})" for k, v in m.items()
+        f"{METRIC_NAMES.get(k, k)} {_fmt(v['float'])} -> {_fmt(v['quantized'])} (drop {_fmt(v['drop'])})"
+        for k, v in m.items()
     )
     a = report["agreement"]
     kind = "top-1 agreement" if a["kind"] == "top1" else "box agreement"

@@ -21,6 +21,7 @@ from edgecnn.quantize.report import (
     match_detections,
     metric_table,
     render_markdown,
+    summary_lines,
     write_report,
 )
 
@@ -268,3 +269,16 @@ def test_chart_draws_a_drop_over_the_gate_in_red_and_report_md_shows_it(tmp_path
     write_report(report, tmp_path / "report")
     assert (tmp_path / "report" / CHART_FILE).is_file()
     assert f"]({CHART_FILE})" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_the_terminal_summary_names_metrics_as_eval_does() -> None:
+    report = {
+        "metrics": metric_table(
+            "detect", {"map50": 0.8887, "map50_95": 0.6367}, {"map50": 0.8889, "map50_95": 0.6017}
+        ),
+        "agreement": {"kind": "boxes", "value": 0.99},
+        "size": {"ratio": 0.3},
+    }
+    first, second = summary_lines(report)
+    assert first == "mAP50 88.87 -> 88.89 (drop -0.02), mAP50-95 63.67 -> 60.17 (drop 3.50)"
+    assert second == "box agreement 99.00 %, size ratio 0.300"
