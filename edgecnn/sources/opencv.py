@@ -185,7 +185,6 @@ class OpenCVSource(Source):
         self._queue: deque[str] = deque()  # watch: images found, not yet read
         self._seen: set[str] = set()  # watch: images queued once (those still there)
         self._listed_at: int | None = None  # watch: the folder's mtime when last listed
-        self._waiting = False  # watch: images too new to take at the last listing
         #: watch: images not settled yet: their (size, mtime) and when it was first seen so
         self._pending: dict[str, tuple[tuple[int, int], float]] = {}
         value = config.input
@@ -353,9 +352,9 @@ class OpenCVSource(Source):
             mtime = os.stat(value).st_mtime_ns if os.path.isdir(value) else None
         except OSError:
             mtime = None
-        if mtime is not None and mtime == self._listed_at and not self._waiting:
+        if mtime is not None and mtime == self._listed_at and not self._pending:
             return False
-        self._listed_at, self._waiting = mtime, False
+        self._listed_at = mtime
         listing = _image_files(value)
         present = set(listing)
         self._seen &= present
@@ -373,10 +372,7 @@ class OpenCVSource(Source):
             first = self._pending.get(path)
             if first is None or first[0] != signature:  # new, or still being written
                 self._pending[path] = (signature, now)
-                self._waiting = True
-            elif now - first[1] < WATCH_SETTLE_S:
-                self._waiting = True
-            else:
+            elif now - first[1] >= WATCH_SETTLE_S:
                 del self._pending[path]
                 self._seen.add(path)
                 self._queue.append(path)
