@@ -48,6 +48,14 @@ def run(
             "folder (named after the image for folders).",
         ),
     ] = None,
+    track: Annotated[
+        bool,
+        typer.Option(
+            "--track",
+            help="Without --config: follow objects across frames (track_id on detections, "
+            "new/end events); the config's 'track:' key.",
+        ),
+    ] = False,
     conf: Annotated[
         float | None, typer.Option("--conf", help="Without --config: score threshold (default: the model's).")
     ] = None,
@@ -79,6 +87,7 @@ def run(
         "--source": source,
         "--jsonl": jsonl,
         "--save": save,
+        "--track": track or None,
         "--conf": conf,
         "--iou": iou,
         "--max-det": max_det,
@@ -102,6 +111,7 @@ def run(
             source,
             jsonl=jsonl,
             save=save,
+            track=track,
             conf=conf,
             iou=iou,
             max_det=max_det,

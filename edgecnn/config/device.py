@@ -161,6 +161,26 @@ def _check_polygon(polygon: Polygon, what: str) -> None:
         raise ValueError(f"{what}: points are fractions of the frame, x and y from 0 to 1")
 
 
+class TrackSettings(_Strict):
+    """Object tracking (``track:``): ids that follow objects across frames, and events."""
+
+    iou: float = Field(
+        0.3,
+        gt=0.0,
+        le=1.0,
+        description="Least IoU between a track's predicted box and a detection to match them.",
+    )
+    max_lost_s: float = Field(
+        2.0, ge=0.0, le=3600.0, description="Seconds a track may go unmatched (hidden) before it ends."
+    )
+    min_hits: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Frames an object must be matched on before it gets an id and a 'new' event.",
+    )
+
+
 @dataclass(frozen=True)
 class PostSettings:
     """Thresholds with label names resolved to class ids: what post-processing needs per frame."""
@@ -176,6 +196,7 @@ class PostSettings:
     topk: int
     masks: tuple[tuple[tuple[float, float], ...], ...] = ()
     zones: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
+    track: TrackSettings | None = None
 
     @property
     def min_conf(self) -> float:
@@ -223,6 +244,11 @@ class DeviceConfig(_Strict):
         description="Detectors: named polygons [[x, y], ...] in fractions 0..1 of the frame; each "
         "detection lists the zones its foot point is in.",
     )
+    track: TrackSettings | None = Field(
+        None,
+        description="Detectors: follow objects across frames (track ids, new/end events); "
+        "true or a mapping turns it on.",
+    )
     sinks: list[SinkConfig] = Field(
         default_factory=lambda: [JsonlConfig(type="jsonl")],
         description="Where results go; default: JSON lines on stdout.",
@@ -242,6 +268,13 @@ class DeviceConfig(_Strict):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return {"default": value}
         return value
+
+    @field_validator("track", mode="before")
+    @classmethod
+    def _track_switch(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @field_validator("masks")
     @classmethod
@@ -382,6 +415,10 @@ class DeviceConfig(_Strict):
 
         thresholds, iou = self.thresholds or {}, self.iou or {}
         classes = tuple(class_id(n, "classes", i) for i, n in enumerate(self.classes)) or None
+        if self.track is not None and spec.task != "detect":
+            raise ConfigError(
+                f"{self.where('track')}: tracking needs a detector; the model is a {spec.task} model"
+            )
         for i, sink in enumerate(self.sinks):  # a snapshot trigger the model never gives: no snapshot, ever
             for k, name in enumerate(getattr(sink, "labels", None) or ()):
                 class_id(name, "sinks", i, "labels", k)
@@ -397,6 +434,7 @@ class DeviceConfig(_Strict):
             topk=self.topk,
             masks=tuple(tuple(polygon) for polygon in self.masks),
             zones=tuple((name, tuple(polygon)) for name, polygon in self.zones.items()),
+            track=self.track,
         )
 
 
@@ -634,6 +672,7 @@ FLAGS: dict[tuple[str, ...], str] = {
     ("max_det",): "--max-det",
     ("sinks",): "--jsonl",
     ("sinks", "1"): "--save",
+    ("track",): "--track",
     ("device",): "--device",
     **{("model", key): SETTING_FLAGS[key] for key in SPEC_KEYS},
 }
@@ -668,9 +707,10 @@ def config_from_flags(
     num_threads: int | None = None,
     model_settings: Mapping[str, Any] | None = None,
     save: str | Path | None = None,
+    track: bool = False,
 ) -> DeviceConfig:
-    """The config of ``edgecnn run --model M --source S [--jsonl F] [--save DIR] ...`` (an
-    OpenCV source; ``save`` adds an ``annotated`` sink).
+    """The config of ``edgecnn run --model M --source S [--jsonl F] [--save DIR] [--track] ...``
+    (an OpenCV source; ``save`` adds an ``annotated`` sink, ``track`` turns tracking on).
 
     ``model_settings`` are the flags for a model without metadata (``model:`` keys,
     :data:`SPEC_KEYS`; None values are left out).
@@ -694,6 +734,8 @@ def config_from_flags(
             data[key] = value
     if classes:
         data["classes"] = list(classes)
+    if track:
+        data["track"] = {}
     origin = _FlagOrigin(FLAGS)
     try:
         config = DeviceConfig.model_validate(data)

@@ -6,8 +6,8 @@ Three threads, each handing over through a slot or a queue of one or two items:
    into the input tensor right there (its ``prepare`` hook), keeps the newest;
 2. main: ``invoke()`` and copying the outputs out, nothing else (the interpreter releases
    the GIL, so 1 and 3 run meanwhile);
-3. finish: decode, thresholds and NMS, then hands the :class:`FrameResult` to the sinks,
-   which queue it for their own threads.
+3. finish: decode, thresholds and NMS (and tracking, :mod:`edgecnn.daemon.tracking`), then
+   hands the :class:`FrameResult` to the sinks, which queue it for their own threads.
 
 Every thread and every hand-over costs CPU beside ``invoke()``; on a board whose cores are
 all busy, that is what the loop loses against the interpreter alone, hence only three.
@@ -41,6 +41,7 @@ from edgecnn.daemon.frames import FrameProcessor, iso_time
 from edgecnn.daemon.notify import Notifier
 from edgecnn.daemon.startup import Preflight, sink_context, start_up
 from edgecnn.daemon.state import DaemonStats
+from edgecnn.daemon.tracking import TrackEvents
 from edgecnn.errors import EdgecnnError
 from edgecnn.postprocess.letterbox import Letterbox
 from edgecnn.runtime.backend import load_backend
@@ -125,6 +126,7 @@ class Daemon:
         self._started: list[tuple[str, Sink]] = []  # sinks whose start() returned
         self.model: TFLiteModel | None = None
         self.processor: FrameProcessor | None = None
+        self.tracking: TrackEvents | None = None
         self.model_info: ModelInfo | None = None
         self._q_out: queue.Queue[object] = queue.Queue(maxsize=2)
         self._threads: list[threading.Thread] = []
@@ -133,10 +135,13 @@ class Daemon:
 
     # -- control ---------------------------------------------------------------------------
 
-    def stop(self, reason: str = "stop requested") -> None:
-        """Ask the daemon to stop (thread- and signal-safe); :meth:`run` then returns 0."""
+    def stop(self, reason: str = "stop requested", *, failed: bool = False) -> None:
+        """Ask the daemon to stop (thread- and signal-safe); :meth:`run` then returns 0, or
+        with ``failed`` raises :class:`EdgecnnError` naming ``reason`` (exit code 1)."""
         if not self._stop.is_set():
             self._stop_reason = reason
+            if failed:
+                self._failure = EdgecnnError(reason)
             self._stop.set()
 
     @property
@@ -208,6 +213,8 @@ class Daemon:
         self._on_source_status(self.source.state, self.source.detail)
         self.model = TFLiteModel(cfg.model.path, num_threads=cfg.model.num_threads, spec=spec)
         self.processor = FrameProcessor(self.model, settings)
+        if settings.track is not None:
+            self.tracking = TrackEvents(settings.track, spec.labels, iso_time)
         self.model.invoke_raw(np.zeros(self.model.input_shape, self.model.input_dtype))  # first inference
         self.stats.set_ready()
         log.info(
@@ -297,8 +304,11 @@ class Daemon:
             full = job.frame.full
             size = None if full is None else (full.shape[1], full.shape[0])
             assert job.box_map is not None
+            events: tuple[dict[str, object], ...] = ()
             try:
                 detections = self.processor.detections(job.outputs, job.box_map, size)
+                if self.tracking is not None:
+                    detections, events = self.tracking.update(detections, job.frame.ts)
             except Exception as exc:  # a bug or outputs that do not fit: every frame would fail
                 self._failure = EdgecnnError(f"post-processing frame {job.number} failed: {exc}")
                 self.stop("post-processing failed")
@@ -316,6 +326,7 @@ class Daemon:
                 detections=detections,
                 image=full if full is not None else job.frame.image,
                 file=job.frame.path,
+                events=events,
             )
             self.stats.record(result)
             for name, sink in self.sinks:

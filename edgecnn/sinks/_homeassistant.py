@@ -27,7 +27,7 @@ def label_topics(base: str, labels: Sequence[str]) -> dict[str, str]:
     """The count topic of each label, ``<base>/<label>``; labels that would share a topic
     (``traffic light`` and ``traffic_light``) get their class id appended."""
     ids = [topic_id(label) for label in labels]
-    taken = {i for i in ids if ids.count(i) > 1} | {"detections", "status", "source"}
+    taken = {i for i in ids if ids.count(i) > 1} | {"detections", "status", "source", "events"}
     return {
         label: f"{base}/{i}_{k}" if i in taken else f"{base}/{i}"
         for k, (label, i) in enumerate(zip(labels, ids, strict=True))

@@ -29,22 +29,26 @@ if TYPE_CHECKING:  # only the annotations need numpy: configs validate without i
 @dataclass(frozen=True)
 class Detection:
     """One detection in source-frame pixels (or one top-k label for classifiers: no box),
-    with the names of the config's zones it stands in."""
+    with the names of the config's zones it stands in and, with tracking on, the id of the
+    object it is."""
 
     label: str
     class_id: int
     score: float
     box: tuple[float, float, float, float] | None = None
     zones: tuple[str, ...] = ()
+    track_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record's entry: ``{label, class_id, score, box, zones}`` (box omitted when
-        None, zones when in none)."""
+        """The JSON record's entry: ``{label, class_id, score, box, zones, track_id}`` (box
+        omitted when None, zones when in none, track_id without one)."""
         out: dict[str, Any] = {"label": self.label, "class_id": self.class_id, "score": round(self.score, 5)}
         if self.box is not None:
             out["box"] = [round(float(v), 2) for v in self.box]
         if self.zones:
             out["zones"] = list(self.zones)
+        if self.track_id is not None:
+            out["track_id"] = self.track_id
         return out
 
 
@@ -61,6 +65,8 @@ class FrameResult:
         detections: the kept detections, best first.
         image: the BGR source frame (for preview / snapshot sinks; never serialised).
         file: the image file of the frame when the source is a folder or glob of images.
+        events: with tracking on, the objects that got their id (``new``) or ended
+            (``end``) on this frame (records described in :mod:`edgecnn.daemon.tracking`).
     """
 
     ts: str
@@ -71,10 +77,11 @@ class FrameResult:
     detections: tuple[Detection, ...]
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     file: str | None = None
+    events: tuple[dict[str, Any], ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-lines record (the documented schema, without the image); ``file`` only
-        for frames read from image files."""
+        for frames read from image files, ``events`` only when there are some."""
         record = {
             "ts": self.ts,
             "frame": self.frame,
@@ -85,6 +92,8 @@ class FrameResult:
         }
         if self.file is not None:
             record["file"] = self.file
+        if self.events:
+            record["events"] = list(self.events)
         return record
 
 

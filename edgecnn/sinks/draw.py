@@ -61,7 +61,8 @@ def draw_detections(
     copy: bool = True,
     scores: bool = True,
 ) -> np.ndarray:
-    """Draw each detection's box and a ``label 0.87`` tag above it.
+    """Draw each detection's box and a ``label 0.87`` tag above it (``label #7 0.87`` for a
+    tracked object).
 
     Detections without a box (classifier top-k) are listed as text in the top-left corner.
 
@@ -85,7 +86,8 @@ def draw_detections(
     text_row = 0
     for det in detections:
         color = color_for(det.class_id)
-        text = f"{det.label} {det.score:.2f}" if scores else det.label
+        text = det.label if det.track_id is None else f"{det.label} #{det.track_id}"
+        text = f"{text} {det.score:.2f}" if scores else text
         (tw, th), base = cv2.getTextSize(text, font, font_scale, 1)
         if det.box is None:
             text_row += th + base + 4

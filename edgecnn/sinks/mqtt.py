@@ -5,7 +5,9 @@ the broker's last will when the process dies, and published before a clean stop.
 source's state (``online`` / ``offline`` / ...) goes retained to ``<prefix>/<device>/source``
 as ``{"state": .., "detail": ..}``. A detector's count of objects per label goes retained to
 ``<prefix>/<device>/<label>`` when it changes, with Home Assistant discovery configs on
-request (:mod:`edgecnn.sinks._homeassistant`).
+request (:mod:`edgecnn.sinks._homeassistant`). With tracking on, each ``new`` / ``end`` event
+(:mod:`edgecnn.daemon.tracking`) goes, not retained, to ``<prefix>/<device>/events``
+(Frigate's ``frigate/events``), also when ``skip_empty`` leaves the frame out.
 
 :meth:`MqttSink.emit` only serialises the record and appends it to a bounded queue; a
 publisher thread hands messages to paho, whose own network thread does the I/O and
@@ -50,7 +52,7 @@ class MqttConfig(BaseModel):
     port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual with TLS).")
     topic_prefix: str = Field(
         "edgecnn", min_length=1, pattern=r"^[^#+\x00]*[^#+/\x00]$",
-        description="First topic level(s); topics are <prefix>/<device>/detections|status|source.",
+        description="First topic level(s); topics are <prefix>/<device>/detections|status|source|events.",
     )
     qos: int = Field(0, ge=0, le=2, description="QoS of detection messages (status: 0, the will: 1).")
     client_id: str | None = Field(
@@ -149,6 +151,7 @@ class MqttSink(Sink):
         self.topic_detections = f"{base}/detections"
         self.topic_status = f"{base}/status"
         self.topic_source = f"{base}/source"
+        self.topic_events = f"{base}/events"
         self.model = model
         self.labels = labels if config.counts and task == "detect" else ()
         self.zones = zones if self.labels else ()
@@ -221,6 +224,9 @@ class MqttSink(Sink):
             # the oldest messages first, and the counts published at (re)connect go out before it.
             for key in changed:
                 self._put(self.topic_counts[key], str(counts[key]).encode(), self.config.qos, True)
+        for event in result.events:
+            payload = json.dumps(event, separators=(",", ":")).encode()
+            self._put(self.topic_events, payload, self.config.qos, False)
         if self.config.skip_empty and not result.detections:
             return
         payload = json.dumps(result.to_record(), separators=(",", ":")).encode()

@@ -17,7 +17,13 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from edgecnn import sinks, sources
-from edgecnn.config.device import DeviceConfig, ModelSettings, config_from_flags, load_device_config
+from edgecnn.config.device import (
+    DeviceConfig,
+    ModelSettings,
+    TrackSettings,
+    config_from_flags,
+    load_device_config,
+)
 from edgecnn.errors import ConfigError
 from edgecnn.runtime.spec import InputSpec, ModelSpec, OutputSpec, ThresholdSpec
 from edgecnn.sources.base import SourceSettings
@@ -81,6 +87,9 @@ def _error(config_file: Callable[..., Path], text: str) -> str:
         ("masks: [[[0, 0], [640, 0], [0, 480]]]\n", 6, "masks: a mask: points are fractions of the frame"),
         ("zones:\n  yard: [[0, 0], [1, 1]]\n", 6, "zones: zone 'yard' needs at least 3 points [x, y], got 2"),
         ("zones:\n  front yard: [[0, 0], [1, 0], [1, 1]]\n", 6, "zones: zone name 'front yard': use letters"),
+        ("track:\n  min_hits: 0\n", 7, "track.min_hits: Input should be greater than or equal to 1"),
+        ("track: {iou: 0}\n", 6, "track.iou: Input should be greater than 0"),
+        ("track: {max_age: 3}\n", 6, "track.max_age: unknown key"),
     ],
 )
 def test_errors_name_the_line_and_the_key(
@@ -185,6 +194,28 @@ def test_environment_variables_and_home_in_values(
     assert str(info.value).endswith(":7: sinks.0.password: environment variable MQTT_PASSWORD is not set")
     kept = load_device_config(config_file(text), unset_variables="keep")  # what package checks
     assert kept.sinks[0].password.get_secret_value() == "${MQTT_PASSWORD}"
+
+
+def test_tracking_is_off_by_default_true_or_a_mapping_turns_it_on(config_file: Callable[..., Path]) -> None:
+    assert load_device_config(config_file(BASE)).resolve(SPEC).track is None
+    assert load_device_config(config_file(BASE + "track: false\n")).resolve(SPEC).track is None
+    on = load_device_config(config_file(BASE + "track: true\n")).resolve(SPEC).track
+    assert on is not None and (on.iou, on.max_lost_s, on.min_hits) == (0.3, 2.0, 2)
+    tuned = load_device_config(config_file(BASE + "track: {max_lost_s: 5, min_hits: 3}\n"))
+    tuned = tuned.resolve(SPEC).track
+    assert tuned is not None and (tuned.iou, tuned.max_lost_s, tuned.min_hits) == (0.3, 5.0, 3)
+    assert config_from_flags("m.tflite", "0", track=True).resolve(SPEC).track == on
+    assert config_from_flags("m.tflite", "0").resolve(SPEC).track is None
+    classifier = SPEC.model_copy(update={"task": "classify"})
+    config = load_device_config(config_file(BASE + "\ntrack: true\n"))
+    with pytest.raises(ConfigError) as info:
+        config.resolve(classifier)
+    assert str(info.value) == (
+        f"{config_file('', 'x').parent / 'device.yaml'}:7: track: tracking needs a detector; "
+        "the model is a classify model"
+    )
+    with pytest.raises(ConfigError, match=r"^--track: tracking needs a detector"):
+        config_from_flags("m.tflite", "0", track=True).resolve(classifier)
 
 
 def test_per_class_iou_needs_class_aware_nms(config_file: Callable[..., Path]) -> None:
@@ -366,6 +397,7 @@ def test_a_plugin_that_fails_to_import_is_reported_not_fatal(
 DOCUMENTED: list[tuple[str, type[BaseModel], tuple[str, ...]]] = [
     ("### Top level", DeviceConfig, ()),
     ("### `model`", ModelSettings, ()),
+    ("### `track`", TrackSettings, ()),
     ("### Every source", SourceSettings, ()),
     ("### `source` type `opencv`", sources.plugins()["opencv"].config, tuple(SourceSettings.model_fields)),
     (

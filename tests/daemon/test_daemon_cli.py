@@ -520,3 +520,48 @@ def test_masks_drop_the_detections_standing_in_them(
     assert [d.get("zones") == ["left"] for d in plain] == [side(d) > 0 for d in plain]
     assert any(d.get("zones") for d in plain) and not all(d.get("zones") for d in plain)
     assert sum(map(len, expected)) > 0 and sum(map(len, found["plain"])) > sum(map(len, expected))
+
+
+def test_tracking_gives_still_objects_one_id_and_events_when_they_come_and_go(
+    tiny_models: dict[str, Path], video_file: Path, tmp_path: Path, config_file: Any, cli: Any, jsonl: Any
+) -> None:
+    """A folder of the same frame four times, then another frame twice: the objects of the
+    first frame get ids on its second copy (min_hits 2) and keep them; with max_lost_s 0,
+    those the other frame does not have end on its first copy."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    first, other = _frame(video_file, 0), _frame(video_file, 11)
+    for i in range(6):
+        cv2.imwrite(str(folder / f"{i}.png"), first if i < 4 else other)
+    out = tmp_path / "out.jsonl"
+    config = config_file(
+        f"model: {{path: {tiny_models['det']}}}\n"
+        f"source: {{type: opencv, input: {folder}}}\n"
+        "track: {max_lost_s: 0}\n"
+        f"sinks: [{{type: jsonl, path: {out}}}]\n"
+    )
+    proc = cli("run", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    records = jsonl(out)
+    assert len(records) == 6 and len(records[0]["detections"]) > 1
+    assert all("track_id" not in d for d in records[0]["detections"]) and "events" not in records[0]
+    ids = [[d["track_id"] for d in r["detections"]] for r in records[1:4]]
+    assert ids[0] == ids[1] == ids[2] and len(set(ids[0])) == len(ids[0])  # one id per object, kept
+    new = records[1]["events"]
+    assert [e["type"] for e in new] == ["new"] * len(ids[0]) and [e["id"] for e in new] == ids[0]
+    for event, det in zip(new, records[1]["detections"], strict=True):
+        assert (event["label"], event["box"], event["start"]) == (det["label"], det["box"], records[0]["ts"])
+    assert "events" not in records[2] and "events" not in records[3]
+    # the other frame: objects it does not have end at once, with their life so far
+    still = {d.get("track_id") for d in records[4]["detections"]} & set(ids[0])
+    ended = [e for e in records[4].get("events", []) if e["type"] == "end"]
+    assert {e["id"] for e in ended} == set(ids[0]) - still and ended
+    for event in ended:
+        assert event["frames"] == 4
+        assert (event["start"], event["end"]) == (records[0]["ts"], records[3]["ts"])
+    # the same run with --track from the flags: the same ids
+    flags_out = tmp_path / "flags.jsonl"
+    model = str(tiny_models["det"])
+    proc = cli("run", "--model", model, "--source", str(folder), "--track", "--jsonl", str(flags_out))
+    assert proc.returncode == 0, proc.stderr
+    assert [[d.get("track_id") for d in r["detections"]] for r in jsonl(flags_out)][1:4] == ids

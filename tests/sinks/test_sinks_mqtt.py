@@ -219,13 +219,15 @@ def test_mqtt_tls_and_password_never_logged(secure_broker, mqtt_listener, make_r
 
 
 def test_label_topics_are_safe_topic_levels_and_never_shared() -> None:
-    topics = label_topics("edgecnn/cam", ["person", "traffic light", "traffic_light", "a/b+#", "status"])
+    labels = ["person", "traffic light", "traffic_light", "a/b+#", "status", "events"]
+    topics = label_topics("edgecnn/cam", labels)
     assert topics == {
         "person": "edgecnn/cam/person",
         "traffic light": "edgecnn/cam/traffic_light_1",
         "traffic_light": "edgecnn/cam/traffic_light_2",
         "a/b+#": "edgecnn/cam/a_b__",
         "status": "edgecnn/cam/status_4",  # not the availability topic
+        "events": "edgecnn/cam/events_5",  # nor the tracking events' topic
     }
     assert count_labels(["person", "car"], ["car", "person", "car", "dog"]) == {"person": 1, "car": 2}
 
@@ -240,11 +242,14 @@ def test_counts_go_retained_per_label_and_home_assistant_discovers_them(
     listener = mqtt_listener(broker.port, "#")
     sink.start()
     on_path = dataclasses.replace(PERSON, zones=("path",))
+    new = {"type": "new", "id": 1, "label": "person", "score": 0.9, "box": [1, 2, 3, 4], "zones": []}
+    end = {**new, "type": "end", "end": "t2", "duration_s": 0.2, "frames": 3}
     try:
         assert wait_until(lambda: sink.connected)
         frames = [(PERSON,), (on_path, PERSON, CAR), (on_path, PERSON, CAR), (), (CAR,)]
         for i, detections in enumerate(frames, start=1):
-            sink.emit(make_result(i, detections))
+            events = {2: (new,), 4: (end,)}.get(i, ())
+            sink.emit(dataclasses.replace(make_result(i, detections), events=events))
         assert wait_until(lambda: len(listener.records("edgecnn/front door/detections")) == 5)
         assert wait_until(lambda: listener.payloads("edgecnn/front door/car")[-1:] == [b"1"])
     finally:
@@ -254,6 +259,10 @@ def test_counts_go_retained_per_label_and_home_assistant_discovers_them(
     assert listener.payloads("edgecnn/front door/car") == [b"0", b"1", b"0", b"1"]
     assert listener.payloads("edgecnn/front door/path/person") == [b"0", b"1", b"0"]  # per zone
     assert listener.payloads("edgecnn/front door/path/car") == [b"0"]
+    # tracking events, one message each, not retained; the frame records carry them too
+    assert [json.loads(p) for p in listener.payloads("edgecnn/front door/events")] == [new, end]
+    assert not any(r for t, _, r in listener.messages if t.endswith("/events"))
+    assert listener.records("edgecnn/front door/detections")[3]["events"] == [end]
     configs = {t: json.loads(p) for t, p, _ in listener.messages if t.startswith("homeassistant/")}
     assert set(configs) == {
         "homeassistant/sensor/edgecnn_front_door/person_count/config",

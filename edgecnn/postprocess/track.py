@@ -1,0 +1,213 @@
+"""Object tracking: the same object keeps its id from frame to frame.
+
+An IoU tracker in the manner of SORT (Bewley et al., 2016), without appearance features, so
+it costs microseconds per frame on a board. Each track predicts where its box is now from
+its last box and its velocity (constant velocity, smoothed over the frames it was matched
+on), and each detection is matched to the prediction of its own class that it overlaps
+most: all pairs with IoU at least ``iou``, best pair first (greedy, as ByteTrack's first
+stage settles nearly every pair). A track gets its id once it has been matched on
+``min_hits`` frames, so a detection seen once never gets one, and it ends when no detection
+has matched it for ``max_lost_s`` seconds (an object behind a pole keeps its id). Ids count
+up from 1 and are never reused while the tracker lives. Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["IouTracker", "Track", "TrackStep", "box_iou"]
+
+
+@dataclass
+class Track:
+    """One followed object.
+
+    Attributes:
+        id: the track id (1, 2, ...); 0 while the track is tentative (fewer than
+            ``min_hits`` matches).
+        class_id: the class of the detection that started it (tracks match their class only).
+        box: the last matched box, ``x1 y1 x2 y2``.
+        velocity: of the box's corners, pixels per second.
+        first_ts: time of the first detection, seconds.
+        last_ts: time of the last matched detection, seconds.
+        hits: frames it was matched on.
+        best_score: the highest score of its detections.
+    """
+
+    id: int
+    class_id: int
+    box: np.ndarray
+    velocity: np.ndarray
+    first_ts: float
+    last_ts: float
+    hits: int
+    best_score: float
+
+
+@dataclass(frozen=True)
+class TrackStep:
+    """What one :meth:`IouTracker.update` found.
+
+    Attributes:
+        ids: ``(N,)`` int64, the track id of each detection given; 0 for a detection whose
+            track is still tentative.
+        started: tracks that got their id on this frame.
+        ended: tracks that ended on this frame (unmatched for longer than ``max_lost_s``).
+    """
+
+    ids: np.ndarray
+    started: tuple[Track, ...]
+    ended: tuple[Track, ...]
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every ``(N, 4)`` box in ``a`` with every ``(M, 4)`` box in ``b`` (``x1 y1 x2 y2``),
+    as an ``(N, M)`` array; 0 for boxes without area."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(1, -1, 4)
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0, None)
+    inter = w * h
+    area_a = np.clip(a[..., 2] - a[..., 0], 0.0, None) * np.clip(a[..., 3] - a[..., 1], 0.0, None)
+    area_b = np.clip(b[..., 2] - b[..., 0], 0.0, None) * np.clip(b[..., 3] - b[..., 1], 0.0, None)
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0.0)
+
+
+class IouTracker:
+    """Follow detections across frames; see the module docstring.
+
+    Args:
+        iou: least IoU between a track's predicted box and a detection to match them.
+        max_lost_s: seconds a track may go unmatched before it ends.
+        min_hits: matched frames before a track gets its id (1: at once).
+        smoothing: weight of the old velocity when a match gives a new one (0: the newest
+            move alone).
+    """
+
+    def __init__(
+        self, iou: float = 0.3, max_lost_s: float = 2.0, min_hits: int = 2, smoothing: float = 0.5
+    ) -> None:
+        if not 0.0 < iou <= 1.0:
+            raise ValueError(f"iou must be in (0, 1], got {iou}")
+        if not max_lost_s >= 0.0:
+            raise ValueError(f"max_lost_s must be >= 0, got {max_lost_s}")
+        if min_hits < 1:
+            raise ValueError(f"min_hits must be >= 1, got {min_hits}")
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        self.iou = iou
+        self.max_lost_s = max_lost_s
+        self.min_hits = min_hits
+        self.smoothing = smoothing
+        self.tracks: list[Track] = []
+        self._last_id = 0
+
+    def update(
+        self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, ts: float
+    ) -> TrackStep:
+        """Match one frame's detections to the tracks, start and end tracks.
+
+        Args:
+            boxes: ``(N, 4)`` ``x1 y1 x2 y2`` in frame pixels.
+            scores: ``(N,)`` scores.
+            class_ids: ``(N,)`` class ids.
+            ts: the frame's time, seconds (frames given in time order; a time before the
+                last frame's counts as no time passed).
+
+        Returns:
+            The detections' track ids and the tracks started and ended on this frame.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        class_ids = np.asarray(class_ids, dtype=np.int64).reshape(-1)
+        n = len(boxes)
+        if len(scores) != n or len(class_ids) != n:
+            raise ValueError(f"got {n} boxes, {len(scores)} scores and {len(class_ids)} class ids")
+        tracks = self.tracks
+        last_box = np.array([t.box for t in tracks], dtype=np.float64).reshape(-1, 4)
+        velocity = np.array([t.velocity for t in tracks], dtype=np.float64).reshape(-1, 4)
+        elapsed = ts - np.array([t.last_ts for t in tracks], dtype=np.float64)
+        predicted = last_box + velocity * np.maximum(elapsed, 0.0)[:, None]
+        track_cls = np.array([t.class_id for t in tracks], dtype=np.int64)
+        rows, cols = self._match(predicted, track_cls, boxes, class_ids)
+        # the matched tracks move to their detections; velocity from the move, smoothed
+        moving = elapsed[rows] > 0.0
+        moved = (boxes[cols] - last_box[rows]) / np.where(moving, elapsed[rows], 1.0)[:, None]
+        first_move = np.array([tracks[k].hits == 1 for k in rows.tolist()], dtype=bool)
+        smoothed = self.smoothing * velocity[rows] + (1.0 - self.smoothing) * moved
+        new_velocity = np.where(first_move[:, None], moved, smoothed)
+        new_velocity = np.where(moving[:, None], new_velocity, velocity[rows])
+        ids = np.zeros(n, dtype=np.int64)
+        started: list[Track] = []
+        for i, (k, d) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+            track = tracks[k]
+            track.box = boxes[d].copy()
+            track.velocity = new_velocity[i]
+            track.last_ts = max(ts, track.last_ts)
+            track.hits += 1
+            track.best_score = max(track.best_score, float(scores[d]))
+            if track.id == 0 and track.hits >= self.min_hits:
+                self._last_id += 1
+                track.id = self._last_id
+                started.append(track)
+            ids[d] = track.id
+        matched = np.zeros(len(tracks), dtype=bool)
+        matched[rows] = True
+        ended: list[Track] = []
+        kept: list[Track] = []
+        for k, track in enumerate(tracks):
+            if matched[k]:
+                kept.append(track)
+            elif track.id == 0:
+                continue  # a tentative track must be matched on every frame until it has its id
+            elif ts - track.last_ts > self.max_lost_s:
+                ended.append(track)
+            else:
+                kept.append(track)
+        unmatched = np.ones(n, dtype=bool)
+        unmatched[cols] = False
+        for d in np.flatnonzero(unmatched).tolist():
+            track = Track(0, int(class_ids[d]), boxes[d].copy(), np.zeros(4), ts, ts, 1, float(scores[d]))
+            if self.min_hits <= 1:
+                self._last_id += 1
+                track.id = self._last_id
+                started.append(track)
+                ids[d] = track.id
+            kept.append(track)
+        self.tracks = kept
+        return TrackStep(ids, tuple(started), tuple(ended))
+
+    def end_all(self) -> tuple[Track, ...]:
+        """End every track (the source stopped); returns those that had an id."""
+        ended = tuple(track for track in self.tracks if track.id)
+        self.tracks = []
+        return ended
+
+    def _match(
+        self, predicted: np.ndarray, track_cls: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Matched ``(track indices, detection indices)``: pairs of one class with IoU at least
+        :attr:`iou`, best pair first, each track and detection in one pair at most."""
+        if not len(predicted) or not len(boxes):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        iou = box_iou(predicted, boxes)
+        iou[track_cls[:, None] != class_ids[None, :]] = 0.0
+        rows, cols = np.nonzero(iou >= self.iou)
+        # best pair first; equal IoU: the older track (lower index), then the earlier detection
+        order = np.lexsort((cols, rows, -iou[rows, cols]))
+        used_tracks: set[int] = set()
+        used_dets: set[int] = set()
+        pairs = []
+        for k, d in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+            if k in used_tracks or d in used_dets:
+                continue
+            used_tracks.add(k)
+            used_dets.add(d)
+            pairs.append((k, d))
+        if not pairs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        matched = np.array(pairs, dtype=np.int64)
+        return matched[:, 0], matched[:, 1]

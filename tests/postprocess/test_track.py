@@ -1,0 +1,197 @@
+"""The IoU tracker: ids follow objects through motion, crossings, gaps and class changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pycocotools import mask as coco_mask
+
+from edgecnn.postprocess.track import IouTracker, box_iou
+
+FPS = 10.0
+
+
+def box_at(cx: float, cy: float, w: float = 40.0, h: float = 60.0) -> list[float]:
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def run(tracker: IouTracker, frames: list[list[tuple[list[float], int]]], start: float = 0.0) -> list:
+    """Feed ``frames`` (each a list of (box, class id)) at FPS; the ids per frame."""
+    out = []
+    for i, dets in enumerate(frames):
+        boxes = np.array([b for b, _ in dets], dtype=np.float64).reshape(-1, 4)
+        classes = np.array([c for _, c in dets], dtype=np.int64)
+        step = tracker.update(boxes, np.full(len(dets), 0.8), classes, start + i / FPS)
+        out.append(step)
+    return out
+
+
+def test_box_iou_equals_pycocotools() -> None:
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 200, (2, 30, 2))
+    wh = rng.uniform(1, 80, (2, 30, 2))
+    a = np.concatenate([xy[0], xy[0] + wh[0]], axis=1)
+    b = np.concatenate([xy[1], xy[1] + wh[1]], axis=1)
+    b[:5] = a[:5] + rng.normal(0, 3, (5, 4))  # some heavy overlaps, not only near misses
+    b[:5, 2:] = np.maximum(b[:5, 2:], b[:5, :2] + 1)
+    expected = coco_mask.iou(
+        np.concatenate([a[:, :2], a[:, 2:] - a[:, :2]], axis=1).tolist(),
+        np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1).tolist(),
+        [0] * len(b),
+    )
+    np.testing.assert_allclose(box_iou(a, b), expected, atol=1e-12)
+    assert box_iou(a[:1], [[5, 5, 5, 9]]).tolist() == [[0.0]]  # no area: 0, not NaN
+
+
+def accelerating(start: float, direction: int, frames: int) -> list[float]:
+    """Centre x per frame: 10 px per frame at first, 4 px faster each frame, up to 32."""
+    xs, x, speed = [], start, 10.0
+    for _ in range(frames):
+        xs.append(x)
+        x += direction * speed
+        speed = min(speed + 4.0, 32.0)
+    return xs
+
+
+def test_fast_objects_keep_their_ids_thanks_to_the_prediction() -> None:
+    # at 32 px per frame, 40 px wide boxes overlap their previous one by IoU 0.11, below the
+    # match threshold: only the predicted box can match them
+    a, b = accelerating(40, 1, 18), accelerating(700, -1, 18)
+    frames = [[(box_at(xa, 100), 0), (box_at(xb, 300), 0)] for xa, xb in zip(a, b, strict=True)]
+    steps = run(IouTracker(iou=0.3, min_hits=2), frames)
+    assert box_iou([box_at(a[-2], 100)], [box_at(a[-1], 100)])[0, 0] < 0.12
+    assert steps[0].ids.tolist() == [0, 0]  # tentative until the second match
+    ids = np.array([s.ids.tolist() for s in steps[1:]])
+    assert len(set(ids[:, 0])) == 1 and len(set(ids[:, 1])) == 1
+    assert ids[0, 0] != ids[0, 1] and 0 not in ids
+    assert [len(s.started) for s in steps] == [0, 2] + [0] * 16
+    assert not any(s.ended for s in steps)
+
+
+def test_without_the_prediction_they_would_be_lost() -> None:
+    # the same motion with the velocity forgotten before every frame: the ids change, so the
+    # test above depends on the prediction
+    tracker = IouTracker(iou=0.3, min_hits=1)
+    seen = set()
+    for i, x in enumerate(accelerating(40, 1, 18)):
+        for track in tracker.tracks:
+            track.velocity[:] = 0.0
+        step = tracker.update(np.array([box_at(x, 100)]), np.array([0.9]), np.array([0]), i / FPS)
+        seen.update(step.ids.tolist())
+    assert len(seen) >= 5
+
+
+def test_crossing_objects_of_one_class_keep_their_ids() -> None:
+    # two people walk past each other on the same line; their boxes coincide mid-way
+    frames = []
+    for i in range(21):
+        left_to_right = box_at(100 + 20 * i, 200)
+        right_to_left = box_at(500 - 20 * i, 205)
+        pair = [(left_to_right, 0), (right_to_left, 0)]
+        frames.append(pair[::-1] if i % 2 else pair)
+    steps = run(IouTracker(), frames)
+    by_object: dict[str, set[int]] = {"ltr": set(), "rtl": set()}
+    for i, step in enumerate(steps[1:], start=1):
+        ltr, rtl = (step.ids[1], step.ids[0]) if i % 2 else (step.ids[0], step.ids[1])
+        by_object["ltr"].add(int(ltr))
+        by_object["rtl"].add(int(rtl))
+    assert len(by_object["ltr"]) == 1 and len(by_object["rtl"]) == 1
+    assert by_object["ltr"] != by_object["rtl"]
+
+
+def test_a_short_gap_keeps_the_id_a_long_one_ends_the_track() -> None:
+    tracker = IouTracker(max_lost_s=1.0, min_hits=2)
+    seen = [(box_at(100 + 5 * i, 100), 0) for i in range(40)]
+    frames = [[d] for d in seen[:10]] + [[]] * 8 + [[d] for d in seen[18:25]]  # 0.8 s gap
+    steps = run(tracker, frames)
+    ids = {int(s.ids[0]) for s in steps if len(s.ids)} - {0}
+    assert len(ids) == 1
+    assert not any(s.ended for s in steps)
+    first = ids.pop()
+    # now 1.5 s without it: the track ends on the first frame past max_lost_s
+    gap = run(tracker, [[]] * 15, start=25 / FPS)
+    ended = [(k, t) for k, s in enumerate(gap) for t in s.ended]
+    assert len(ended) == 1
+    k, track = ended[0]
+    assert track.id == first and track.hits == 17
+    assert track.first_ts == pytest.approx(0.0) and track.last_ts == pytest.approx(2.4)
+    assert 25 / FPS + k / FPS - track.last_ts > 1.0 >= 25 / FPS + (k - 1) / FPS - track.last_ts
+    back = run(tracker, [[seen[39]], [seen[39]]], start=4.0)
+    assert back[1].ids[0] not in (0, first)  # a new object, a new id; ids are never reused
+    assert back[1].ids[0] > first
+
+
+def test_a_detection_seen_once_never_gets_an_id() -> None:
+    tracker = IouTracker(min_hits=3)
+    frames = [[(box_at(100, 100), 0)] for _ in range(5)]
+    frames[2].append((box_at(400, 300), 1))  # a one-frame false positive
+    steps = run(tracker, frames)
+    assert [s.ids[0] for s in steps] == [0, 0, 1, 1, 1]
+    assert steps[2].ids[1] == 0
+    assert sum(len(s.started) for s in steps) == 1
+    assert [t.id for t in tracker.end_all()] == [1]
+    assert tracker.tracks == []
+    # a tentative track must be matched on consecutive frames: a flickering detection
+    # starts over after a frame without it
+    flicker = run(IouTracker(min_hits=3), [[(box_at(100, 100), 0)], [], [(box_at(100, 100), 0)]] * 2)
+    assert [s.ids.tolist() for s in flicker] == [[0], [], [0], [0], [], [0]]
+
+
+def test_the_best_overlap_is_matched_first() -> None:
+    # in track order, A would take d0 (IoU 0.44) and leave B d1 (0.36): best first gives
+    # B d0 (0.96) and A d1 (0.90)
+    tracker = IouTracker(min_hits=1)
+    first = tracker.update(np.array([[0, 0, 100, 50], [40, 0, 140, 50]]), np.ones(2), np.zeros(2), 0.0)
+    a, b = first.ids.tolist()
+    second = tracker.update(np.array([[40, 0, 136, 50], [0, 0, 90, 50]]), np.ones(2), np.zeros(2), 0.0)
+    assert second.ids.tolist() == [b, a]
+
+
+def test_tracks_match_their_own_class_only() -> None:
+    frames = [[(box_at(200, 200), 0)] for _ in range(4)] + [[(box_at(200, 200), 1)] for _ in range(4)]
+    steps = run(IouTracker(min_hits=2, max_lost_s=10.0), frames)
+    ids = [int(s.ids[0]) for s in steps]
+    assert ids[1:4] == [1, 1, 1] and ids[4] == 0 and ids[5:] == [2, 2, 2]
+
+
+def test_the_order_of_detections_does_not_change_the_ids() -> None:
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(50, 550, (6, 2))
+    moves = rng.uniform(-8, 8, (6, 2))
+
+    def ids_per_object(shuffle: bool) -> list[list[int]]:
+        tracker = IouTracker()
+        out = []
+        for i in range(12):
+            boxes = np.array([box_at(*(s + m * i)) for s, m in zip(starts, moves, strict=True)])
+            order = rng.permutation(6) if shuffle else np.arange(6)
+            step = tracker.update(boxes[order], np.full(6, 0.9), np.zeros(6, np.int64), i / FPS)
+            ids = np.empty(6, np.int64)
+            ids[order] = step.ids
+            out.append(ids.tolist())
+        return out
+
+    for shuffle in (False, True):
+        ids = np.array(ids_per_object(shuffle)[1:])  # (frames, objects), tentative frame 0 left out
+        assert all(len(set(column)) == 1 for column in ids.T)  # one id per object throughout
+        assert len(set(ids[0])) == 6 and 0 not in ids
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"iou": 0.0}, "iou"),
+        ({"iou": 1.5}, "iou"),
+        ({"max_lost_s": -1.0}, "max_lost_s"),
+        ({"min_hits": 0}, "min_hits"),
+        ({"smoothing": 1.0}, "smoothing"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        IouTracker(**kwargs)
+
+
+def test_mismatched_inputs_are_refused() -> None:
+    with pytest.raises(ValueError, match="2 boxes, 1 scores"):
+        IouTracker().update(np.zeros((2, 4)), np.zeros(1), np.zeros(2), 0.0)
