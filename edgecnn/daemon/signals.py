@@ -10,7 +10,8 @@ output files (:func:`reopen_requests`), which sinks that append to files check b
 each write. The handlers only log and set flags; the sinks' own threads do the work.
 
 :func:`request_stop` is how a sink asks the running daemon to stop cleanly when its
-output is gone for good (stdout closed by ``| head``).
+output is gone for good (stdout closed by ``| head``), or to stop as failed (exit code 1,
+so that systemd's ``Restart=on-failure`` starts it again) when that output was the journal.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 _reopen_requests = 0  # SIGHUPs received; only the signal handler writes it
-_stop: Callable[[str], None] | None = None  # the running daemon's stop, within stop_on_signals
+_stop: Callable[..., None] | None = None  # the running daemon's stop, within stop_on_signals
 
 
 def reopen_requests() -> int:
@@ -40,8 +41,12 @@ def reopen_requests() -> int:
     return _reopen_requests
 
 
-def request_stop(reason: str) -> bool:
+def request_stop(reason: str, *, failed: bool = False) -> bool:
     """Ask the running daemon to stop, as the first SIGTERM does (any thread may call it).
+
+    Args:
+        reason: what the daemon logs as the reason.
+        failed: stop with exit code 1 instead of 0.
 
     Returns:
         False outside :func:`stop_on_signals` (no daemon to stop).
@@ -49,14 +54,15 @@ def request_stop(reason: str) -> bool:
     stop = _stop
     if stop is None:
         return False
-    stop(reason)
+    stop(reason, failed=failed)
     return True
 
 
 @contextmanager
-def stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
+def stop_on_signals(stop: Callable[..., None]) -> Iterator[None]:
     """Within the block, SIGTERM / SIGINT call ``stop("SIGTERM")``, SIGHUP counts a reopen
-    request and :func:`request_stop` calls ``stop``; the old handlers come back after.
+    request and :func:`request_stop` calls ``stop(reason, failed=...)``; the old handlers
+    come back after.
 
     Outside the main thread (where Python cannot install handlers) only :func:`request_stop`
     works.

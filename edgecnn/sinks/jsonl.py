@@ -25,7 +25,9 @@ one, so a rotation retried after failing half-way never pushes good backups out;
 renaming fails, lines are appended past ``max_bytes`` rather than dropped.
 
 On stdout, a closed pipe (``edgecnn run ... | head``) stops the daemon cleanly, exit code 0
-(:func:`~edgecnn.daemon.signals.request_stop`).
+(:func:`~edgecnn.daemon.signals.request_stop`). Under systemd (``$INVOCATION_ID`` set),
+stdout is the journal's stream, and losing it is a failure: the daemon stops with exit code
+1, so that ``Restart=on-failure`` starts it again with a new stream.
 """
 
 from __future__ import annotations
@@ -214,10 +216,14 @@ class JsonlSink(Sink):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, fd)
             os.close(devnull)
-        if request_stop("stdout closed"):
+        if os.environ.get("INVOCATION_ID"):  # a systemd service: the journal's stream broke
+            if request_stop("stdout (the journal's stream) closed", failed=True):
+                log.error("jsonl sink: stdout, the journal's stream, was closed: stopping (exit code 1)")
+                return
+        elif request_stop("stdout closed"):
             log.info("jsonl sink: stdout was closed (broken pipe): stopping")
-        else:
-            log.info("jsonl sink: stdout was closed (broken pipe): dropping lines from now on")
+            return
+        log.info("jsonl sink: stdout was closed (broken pipe): dropping lines from now on")
 
     def _failed(self, exc: OSError, lines: int) -> None:
         """Count ``lines`` as dropped; log the first failure of an outage, with its reason."""

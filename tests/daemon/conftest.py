@@ -305,7 +305,7 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a child ``edgecnn`` process."""
     env = {**os.environ, **(extra or {})}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    for key in ("EDGECNN_DEBUG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+    for key in ("EDGECNN_DEBUG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID"):
         if extra is None or key not in extra:
             env.pop(key, None)
     return env

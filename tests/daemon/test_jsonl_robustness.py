@@ -320,14 +320,19 @@ def test_a_running_daemon_follows_a_moved_file_and_survives_sighup(
     assert "ERROR" not in stderr and "Traceback" not in stderr
 
 
-def test_a_closed_stdout_pipe_stops_the_daemon_with_exit_0(
+@pytest.mark.parametrize("under_systemd", [False, True], ids=["pipe", "journal"])
+def test_a_closed_stdout_pipe_stops_the_daemon_with_exit_0_or_1_under_systemd(
     tiny_models: dict[str, Path],
     video_file: Path,
     config_file: Callable[..., Path],
     cli_process: Callable[..., subprocess.Popen],
+    under_systemd: bool,
 ) -> None:
+    """``| head`` ends the run (exit 0); under systemd stdout is the journal, and losing it
+    must fail the service (exit 1), or ``Restart=on-failure`` would leave it dead."""
     config = _looping_config(config_file, tiny_models, video_file, "[{type: jsonl}]")  # stdout
-    proc = cli_process("run", "--config", str(config))
+    env = {"INVOCATION_ID": "0123456789abcdef0123456789abcdef"} if under_systemd else None
+    proc = cli_process("run", "--config", str(config), env=env)
     try:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline())["frame"] == 1
@@ -337,18 +342,26 @@ def test_a_closed_stdout_pipe_stops_the_daemon_with_exit_0(
         proc.kill()
         assert proc.stderr is not None
         stderr = proc.stderr.read()
-    assert code == 0, stderr
-    assert [line for line in stderr.splitlines() if "edgecnn.sinks.jsonl" in line] == [
-        "INFO edgecnn.sinks.jsonl: jsonl sink: stdout was closed (broken pipe): stopping"
-    ]
-    assert "stopped (stdout closed)" in stderr
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr and "ERROR" not in stderr
+    lines = [line for line in stderr.splitlines() if "edgecnn.sinks.jsonl" in line]
+    if under_systemd:
+        assert code == 1, stderr
+        assert lines == [
+            "ERROR edgecnn.sinks.jsonl: jsonl sink: stdout, the journal's stream, was closed: "
+            "stopping (exit code 1)"
+        ]
+        assert "stopped (stdout (the journal's stream) closed)" in stderr
+    else:
+        assert code == 0, stderr
+        assert lines == ["INFO edgecnn.sinks.jsonl: jsonl sink: stdout was closed (broken pipe): stopping"]
+        assert "stopped (stdout closed)" in stderr and "ERROR" not in stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
 def test_request_stop_reaches_the_daemon_only_within_stop_on_signals() -> None:
-    stops: list[str] = []
+    stops: list[tuple[str, bool]] = []
     assert request_stop("stdout closed") is False
-    with stop_on_signals(stops.append):
+    with stop_on_signals(lambda reason, failed=False: stops.append((reason, failed))):
         assert request_stop("stdout closed") is True
+        assert request_stop("journal closed", failed=True) is True
     assert request_stop("again") is False
-    assert stops == ["stdout closed"]
+    assert stops == [("stdout closed", False), ("journal closed", True)]
