@@ -1,4 +1,4 @@
-"""``edgecnn data``: dataset commands (``check``, ``synth``, ``split``)."""
+"""``edgecnn data``: dataset commands (``check``, ``synth``, ``synth-video``, ``split``)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,34 @@ def synth(
             progress=update,
         )
     typer.echo(f"wrote {n} images to {out}; dataset file: {data_yaml}")
+
+
+@data_app.command("synth-video")
+def synth_video(
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="The video to write (.avi, MJPG).")],
+    frames: Annotated[int, typer.Option(min=1, max=100_000, help="Number of frames.")] = 60,
+    objects: Annotated[int, typer.Option(min=1, max=50, help="Moving shapes in the scene.")] = 3,
+    imgsz: Annotated[int, typer.Option(min=32, max=4096, help="Frame width and height in pixels.")] = 160,
+    classes: Annotated[int, typer.Option(min=1, max=len(SHAPES), help="Number of shape classes.")] = 4,
+    fps: Annotated[float, typer.Option(min=1.0, max=240.0, help="Frame rate written into the file.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same video.")] = 0,
+) -> None:
+    """Generate a video of shapes moving over a fixed background, with MOT-format ground
+    truth (OUT.gt.txt: frame,id,x,y,w,h,1,class,visibility) for checking tracking."""
+    from edgecnn.data.synth_video import write_synth_video
+
+    if out.suffix.lower() != ".avi":
+        raise UserError(f"{out}: the video is written as MJPG, name it .avi")
+    check_output(out, "OUT", "file")
+    with progress_bar(f"writing {out}", frames) as update:
+        truth = write_synth_video(
+            out, frames=frames, objects=objects, imgsz=imgsz, num_classes=classes, fps=fps, seed=seed,
+            progress=update,
+        )
+    typer.echo(
+        f"wrote {frames} frames with {objects} moving objects to {out}; "
+        f"ground truth ({len(truth)} boxes): {out.with_suffix('.gt.txt')}"
+    )
 
 
 class SplitFormat(StrEnum):

@@ -179,6 +179,12 @@ class TrackSettings(_Strict):
         le=100,
         description="Frames an object must be matched on before it gets an id and a 'new' event.",
     )
+    start_conf: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least score of a detection that starts a track (weaker ones only continue one).",
+    )
 
 
 @dataclass(frozen=True)

@@ -308,7 +308,7 @@ class Daemon:
             try:
                 detections = self.processor.detections(job.outputs, job.box_map, size)
                 if self.tracking is not None:
-                    detections, events = self.tracking.update(detections, job.frame.ts)
+                    detections, events = self.tracking.update(detections, job.frame.ts, job.frame.index)
             except Exception as exc:  # a bug or outputs that do not fit: every frame would fail
                 self._failure = EdgecnnError(f"post-processing frame {job.number} failed: {exc}")
                 self.stop("post-processing failed")

@@ -13,9 +13,11 @@ an ``end`` event (Frigate's event life cycle, without ``update``)::
      "duration_s": 9.6, "frames": 48, "zones": ["driveway", "porch"]}
 
 In ``new``, ``score``, ``box`` and ``zones`` are those of the detection that gave the
-object its id (``start`` is the time of its first detection); in ``end``, ``score`` is the
-best score the object had, ``box`` its last box and ``zones`` every zone it stood in while it
-had its id, in the order it entered them.
+object its id (``start`` is the time of its first detection); in ``end``, ``label`` is the
+class the object was detected as most often, ``score`` the best score it had, ``box`` its
+last box and ``zones`` every zone it stood in while it had its id, in the order it entered
+them. Motion is measured per frame of the source (``Frame.index``), not per second of
+capture time.
 """
 
 from __future__ import annotations
@@ -42,25 +44,30 @@ class TrackEvents:
 
     def __init__(self, settings: TrackSettings, labels: Sequence[str], clock: Any) -> None:
         self.tracker = IouTracker(
-            iou=settings.iou, max_lost_s=settings.max_lost_s, min_hits=settings.min_hits
+            iou=settings.iou,
+            max_lost_s=settings.max_lost_s,
+            min_hits=settings.min_hits,
+            start_conf=settings.start_conf,
         )
         self.labels = list(labels)
         self.clock = clock
         self._zones: dict[int, list[str]] = {}  # zones each followed object has stood in
 
     def update(
-        self, detections: Sequence[Detection], ts: float
+        self, detections: Sequence[Detection], ts: float, frame: int | None = None
     ) -> tuple[tuple[Detection, ...], tuple[dict[str, Any], ...]]:
         """The detections with their track ids, and this frame's events (``new`` first).
 
         Args:
             detections: one frame's detections (with boxes), best first.
             ts: the frame's capture time, seconds since the epoch.
+            frame: the source's frame number (frames the daemon skipped counted), so that
+                motion is per frame; None: per second.
         """
         boxes = np.array([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
         scores = np.array([d.score for d in detections], dtype=np.float64)
         classes = np.array([d.class_id for d in detections], dtype=np.int64)
-        step = self.tracker.update(boxes, scores, classes, ts)
+        step = self.tracker.update(boxes, scores, classes, ts, frame)
         out = []
         for det, track_id in zip(detections, step.ids.tolist(), strict=True):
             if track_id:

@@ -1,19 +1,28 @@
 """Object tracking: the same object keeps its id from frame to frame.
 
 An IoU tracker in the manner of SORT (Bewley et al., 2016), without appearance features, so
-it costs microseconds per frame on a board. Each track predicts where its box is now from
-its last box and its velocity (constant velocity, smoothed over the frames it was matched
-on), and each detection is matched to the prediction of its own class that it overlaps
-most: all pairs with IoU at least ``iou``, best pair first (greedy, as ByteTrack's first
-stage settles nearly every pair). A track gets its id once it has been matched on
-``min_hits`` frames, so a detection seen once never gets one, and it ends when no detection
-has matched it for ``max_lost_s`` seconds (an object behind a pole keeps its id). Ids count
-up from 1 and are never reused while the tracker lives. Pure numpy.
+it costs well under a millisecond per frame for a few objects. Each track predicts where its
+box is now from its last box and its velocity (constant velocity, smoothed over the frames
+it was matched on). Detections are matched to predictions by IoU, best pair first (greedy,
+pairs with IoU at least ``iou``): first each detection to a track of its own class, then
+what is left regardless of class, because detectors flip between similar classes from one
+frame to the next (as Ultralytics' trackers, which ignore classes); a track's class is the
+one it was detected as most often. Only a detection scored at least ``start_conf`` starts a
+track (ByteTrack's rule: a weak detection can continue a track, not begin one), so the
+weak duplicates a detector gives around an object do not become objects of their own. A
+track gets its id once it has been matched on ``min_hits`` frames in a row, so a detection
+seen once never gets one, and it ends when no
+detection has matched it for ``max_lost_s`` seconds (an object behind a pole keeps its
+id). Ids count up from 1 and are never reused while the tracker lives.
+
+Motion is measured in frames when frame numbers are given (a video file is read faster
+than it was filmed, in bursts, so capture times would give false speeds) and in seconds
+otherwise; ``max_lost_s`` is always seconds. Pure numpy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,13 +36,16 @@ class Track:
     Attributes:
         id: the track id (1, 2, ...); 0 while the track is tentative (fewer than
             ``min_hits`` matches).
-        class_id: the class of the detection that started it (tracks match their class only).
+        class_id: the class it was detected as most often (the earliest of equals).
         box: the last matched box, ``x1 y1 x2 y2``.
-        velocity: of the box's corners, pixels per second.
+        velocity: of the box's corners, pixels per frame (or per second without frame
+            numbers).
         first_ts: time of the first detection, seconds.
         last_ts: time of the last matched detection, seconds.
         hits: frames it was matched on.
         best_score: the highest score of its detections.
+        last_frame: the frame number of the last match (None without frame numbers).
+        votes: how many of its detections were of each class.
     """
 
     id: int
@@ -44,6 +56,14 @@ class Track:
     last_ts: float
     hits: int
     best_score: float
+    last_frame: int | None = None
+    votes: dict[int, int] = field(default_factory=dict)
+
+    def vote(self, class_id: int) -> None:
+        """Count one detection of ``class_id``; :attr:`class_id` becomes the most frequent."""
+        self.votes[class_id] = self.votes.get(class_id, 0) + 1
+        if self.votes[class_id] > self.votes.get(self.class_id, 0):
+            self.class_id = class_id
 
 
 @dataclass(frozen=True)
@@ -83,12 +103,18 @@ class IouTracker:
         iou: least IoU between a track's predicted box and a detection to match them.
         max_lost_s: seconds a track may go unmatched before it ends.
         min_hits: matched frames before a track gets its id (1: at once).
+        start_conf: least score of a detection that starts a track.
         smoothing: weight of the old velocity when a match gives a new one (0: the newest
             move alone).
     """
 
     def __init__(
-        self, iou: float = 0.3, max_lost_s: float = 2.0, min_hits: int = 2, smoothing: float = 0.5
+        self,
+        iou: float = 0.3,
+        max_lost_s: float = 2.0,
+        min_hits: int = 2,
+        start_conf: float = 0.5,
+        smoothing: float = 0.5,
     ) -> None:
         if not 0.0 < iou <= 1.0:
             raise ValueError(f"iou must be in (0, 1], got {iou}")
@@ -96,17 +122,25 @@ class IouTracker:
             raise ValueError(f"max_lost_s must be >= 0, got {max_lost_s}")
         if min_hits < 1:
             raise ValueError(f"min_hits must be >= 1, got {min_hits}")
+        if not 0.0 <= start_conf <= 1.0:
+            raise ValueError(f"start_conf must be in [0, 1], got {start_conf}")
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.iou = iou
         self.max_lost_s = max_lost_s
         self.min_hits = min_hits
+        self.start_conf = start_conf
         self.smoothing = smoothing
         self.tracks: list[Track] = []
         self._last_id = 0
 
     def update(
-        self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, ts: float
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        class_ids: np.ndarray,
+        ts: float,
+        frame: int | None = None,
     ) -> TrackStep:
         """Match one frame's detections to the tracks, start and end tracks.
 
@@ -116,6 +150,9 @@ class IouTracker:
             class_ids: ``(N,)`` class ids.
             ts: the frame's time, seconds (frames given in time order; a time before the
                 last frame's counts as no time passed).
+            frame: the frame's number from its source, counting frames the caller skipped
+                (motion is then per frame); None: motion per second of ``ts``. A number
+                that does not grow (the source restarted) counts as the next frame.
 
         Returns:
             The detections' track ids and the tracks started and ended on this frame.
@@ -129,10 +166,14 @@ class IouTracker:
         tracks = self.tracks
         last_box = np.array([t.box for t in tracks], dtype=np.float64).reshape(-1, 4)
         velocity = np.array([t.velocity for t in tracks], dtype=np.float64).reshape(-1, 4)
-        elapsed = ts - np.array([t.last_ts for t in tracks], dtype=np.float64)
-        predicted = last_box + velocity * np.maximum(elapsed, 0.0)[:, None]
+        if frame is None:
+            elapsed = np.maximum(ts - np.array([t.last_ts for t in tracks], dtype=np.float64), 0.0)
+        else:
+            last = np.array([frame - 1 if t.last_frame is None else t.last_frame for t in tracks])
+            elapsed = np.where(last < frame, frame - last, 1).astype(np.float64)
+        predicted = last_box + velocity * elapsed[:, None]
         track_cls = np.array([t.class_id for t in tracks], dtype=np.int64)
-        rows, cols = self._match(predicted, track_cls, boxes, class_ids)
+        rows, cols = self._match(predicted, track_cls, boxes, class_ids, scores >= self.start_conf)
         # the matched tracks move to their detections; velocity from the move, smoothed
         moving = elapsed[rows] > 0.0
         moved = (boxes[cols] - last_box[rows]) / np.where(moving, elapsed[rows], 1.0)[:, None]
@@ -147,7 +188,9 @@ class IouTracker:
             track.box = boxes[d].copy()
             track.velocity = new_velocity[i]
             track.last_ts = max(ts, track.last_ts)
+            track.last_frame = frame
             track.hits += 1
+            track.vote(int(class_ids[d]))
             track.best_score = max(track.best_score, float(scores[d]))
             if track.id == 0 and track.hits >= self.min_hits:
                 self._last_id += 1
@@ -167,10 +210,11 @@ class IouTracker:
                 ended.append(track)
             else:
                 kept.append(track)
-        unmatched = np.ones(n, dtype=bool)
+        unmatched = scores >= self.start_conf
         unmatched[cols] = False
         for d in np.flatnonzero(unmatched).tolist():
-            track = Track(0, int(class_ids[d]), boxes[d].copy(), np.zeros(4), ts, ts, 1, float(scores[d]))
+            class_id, score = int(class_ids[d]), float(scores[d])
+            track = Track(0, class_id, boxes[d].copy(), np.zeros(4), ts, ts, 1, score, frame, {class_id: 1})
             if self.min_hits <= 1:
                 self._last_id += 1
                 track.id = self._last_id
@@ -187,27 +231,36 @@ class IouTracker:
         return ended
 
     def _match(
-        self, predicted: np.ndarray, track_cls: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray
+        self,
+        predicted: np.ndarray,
+        track_cls: np.ndarray,
+        boxes: np.ndarray,
+        class_ids: np.ndarray,
+        strong: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Matched ``(track indices, detection indices)``: pairs of one class with IoU at least
-        :attr:`iou`, best pair first, each track and detection in one pair at most."""
+        """Matched ``(track indices, detection indices)``: pairs with IoU at least :attr:`iou`,
+        best pair first, in four rounds: ``strong`` detections of the track's class, strong
+        ones of another class, then the weak ones likewise; each track and detection in one
+        pair at most."""
+        none = np.zeros(0, dtype=np.int64)
         if not len(predicted) or not len(boxes):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return none, none
         iou = box_iou(predicted, boxes)
-        iou[track_cls[:, None] != class_ids[None, :]] = 0.0
-        rows, cols = np.nonzero(iou >= self.iou)
-        # best pair first; equal IoU: the older track (lower index), then the earlier detection
-        order = np.lexsort((cols, rows, -iou[rows, cols]))
+        same = track_cls[:, None] == class_ids[None, :]
+        pairs: list[tuple[int, int]] = []
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
-        pairs = []
-        for k, d in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
-            if k in used_tracks or d in used_dets:
-                continue
-            used_tracks.add(k)
-            used_dets.add(d)
-            pairs.append((k, d))
+        for allowed in (same & strong, ~same & strong, same & ~strong, ~same & ~strong):
+            rows, cols = np.nonzero(allowed & (iou >= self.iou))
+            # best pair first; equal IoU: the older track (lower index), then the earlier detection
+            order = np.lexsort((cols, rows, -iou[rows, cols]))
+            for k, d in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+                if k in used_tracks or d in used_dets:
+                    continue
+                used_tracks.add(k)
+                used_dets.add(d)
+                pairs.append((k, d))
         if not pairs:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return none, none
         matched = np.array(pairs, dtype=np.int64)
         return matched[:, 0], matched[:, 1]

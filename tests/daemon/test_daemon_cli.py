@@ -537,7 +537,7 @@ def test_tracking_gives_still_objects_one_id_and_events_when_they_come_and_go(
     config = config_file(
         f"model: {{path: {tiny_models['det']}}}\n"
         f"source: {{type: opencv, input: {folder}}}\n"
-        "track: {max_lost_s: 0}\n"
+        "track: {max_lost_s: 0, start_conf: 0}\n"
         f"sinks: [{{type: jsonl, path: {out}}}]\n"
     )
     proc = cli("run", "--config", str(config))
@@ -559,9 +559,7 @@ def test_tracking_gives_still_objects_one_id_and_events_when_they_come_and_go(
     for event in ended:
         assert event["frames"] == 4
         assert (event["start"], event["end"]) == (records[0]["ts"], records[3]["ts"])
-    # the same run with --track from the flags: the same ids
-    flags_out = tmp_path / "flags.jsonl"
-    model = str(tiny_models["det"])
-    proc = cli("run", "--model", model, "--source", str(folder), "--track", "--jsonl", str(flags_out))
-    assert proc.returncode == 0, proc.stderr
-    assert [[d.get("track_id") for d in r["detections"]] for r in jsonl(flags_out)][1:4] == ids
+    # --track from the flags reaches the config: a classifier refuses it, naming the flag
+    proc = cli("run", "--model", str(tiny_models["cls"]), "--source", str(folder), "--track")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("--track: tracking needs a detector; the model is a classify model")

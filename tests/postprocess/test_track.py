@@ -147,11 +147,48 @@ def test_the_best_overlap_is_matched_first() -> None:
     assert second.ids.tolist() == [b, a]
 
 
-def test_tracks_match_their_own_class_only() -> None:
-    frames = [[(box_at(200, 200), 0)] for _ in range(4)] + [[(box_at(200, 200), 1)] for _ in range(4)]
-    steps = run(IouTracker(min_hits=2, max_lost_s=10.0), frames)
-    ids = [int(s.ids[0]) for s in steps]
-    assert ids[1:4] == [1, 1, 1] and ids[4] == 0 and ids[5:] == [2, 2, 2]
+def test_classes_are_matched_within_first_then_across() -> None:
+    tracker = IouTracker(min_hits=2, max_lost_s=10.0)
+    here = box_at(200, 200)
+    steps = run(tracker, [[(here, 0)]] * 3)
+    assert [int(s.ids[0]) for s in steps] == [0, 1, 1]
+    # a box of another class overlapping the track more than its own class's box does: the
+    # track keeps its class's box, the other one starts its own track
+    steps = run(tracker, [[(box_at(202, 201), 0), (here, 1)], [(here, 0)]], start=0.3)
+    assert [s.ids.tolist() for s in steps] == [[1, 0], [1]]  # (the tentative one then ends)
+    # the detector calls the object class 1 for two frames, then class 0 again: one id
+    # throughout, and the track's class is the one seen most
+    steps = run(tracker, [[(here, 1)], [(here, 1)], [(here, 0)]], start=0.5)
+    assert [s.ids.tolist() for s in steps] == [[1], [1], [1]]
+    assert [t.id for t in tracker.tracks] == [1]
+    track = tracker.tracks[0]
+    assert track.class_id == 0 and track.votes == {0: 6, 1: 2}
+    run(tracker, [[(here, 1)]] * 5, start=0.8)
+    assert track.class_id == 1 and track.votes == {0: 6, 1: 7}
+
+
+def test_motion_is_per_frame_when_frame_numbers_are_given() -> None:
+    # a video file is read in bursts: two frames 1 ms apart, then 200 ms without one. Per
+    # second, the 1 ms step looks like a huge speed; per frame, the motion is what it is.
+    xs = accelerating(40, 1, 16)
+    times = [k // 2 * 0.2 + k % 2 * 0.001 for k in range(16)]
+
+    def ids(frames: bool) -> set[int]:
+        tracker = IouTracker(min_hits=2)
+        seen = set()
+        for k, (x, ts) in enumerate(zip(xs, times, strict=True)):
+            frame = k if frames else None
+            step = tracker.update(np.array([box_at(x, 100)]), np.ones(1), np.zeros(1), ts, frame)
+            seen.update(step.ids.tolist())
+        return seen - {0}
+
+    assert ids(frames=True) == {1}
+    assert len(ids(frames=False)) > 1
+    # a frame number that does not grow (the source restarted) counts as the next frame
+    tracker = IouTracker(min_hits=1)
+    for k, frame in enumerate([5, 6, 7, 0, 1]):
+        step = tracker.update(np.array([box_at(100 + 10 * k, 100)]), np.ones(1), np.zeros(1), k / FPS, frame)
+        assert step.ids.tolist() == [1]
 
 
 def test_the_order_of_detections_does_not_change_the_ids() -> None:
