@@ -7,9 +7,11 @@ it was matched on). Detections are matched to predictions by IoU, best pair firs
 pairs with IoU at least ``iou``): first each detection to a track of its own class, then
 what is left regardless of class, because detectors flip between similar classes from one
 frame to the next (as Ultralytics' trackers, which ignore classes); a track's class is the
-one it was detected as most often. Only a detection scored at least ``start_conf`` starts a
-track (ByteTrack's rule: a weak detection can continue a track, not begin one), so the
-weak duplicates a detector gives around an object do not become objects of their own. A
+one it was detected as most often. Tracks that have their id are matched before tentative
+ones (ByteTrack's order). Only a detection scored at least ``start_conf`` starts a track
+(ByteTrack's rule: a weak detection can continue a track, not begin one), and only where it
+overlaps no track by ``iou`` or more: there it is a duplicate the detector gave of an object
+already followed (another class's box of the same object, which class-aware NMS keeps). A
 track gets its id once it has been matched on ``min_hits`` frames in a row, so a detection
 seen once never gets one, and it ends when no
 detection has matched it for ``max_lost_s`` seconds (an object behind a pole keeps its
@@ -173,7 +175,9 @@ class IouTracker:
             elapsed = np.where(last < frame, frame - last, 1).astype(np.float64)
         predicted = last_box + velocity * elapsed[:, None]
         track_cls = np.array([t.class_id for t in tracks], dtype=np.int64)
-        rows, cols = self._match(predicted, track_cls, boxes, class_ids, scores >= self.start_conf)
+        confirmed = np.array([t.id > 0 for t in tracks], dtype=bool)
+        strong = scores >= self.start_conf
+        rows, cols = self._match(predicted, track_cls, confirmed, boxes, class_ids, strong)
         # the matched tracks move to their detections; velocity from the move, smoothed
         moving = elapsed[rows] > 0.0
         moved = (boxes[cols] - last_box[rows]) / np.where(moving, elapsed[rows], 1.0)[:, None]
@@ -210,8 +214,11 @@ class IouTracker:
                 ended.append(track)
             else:
                 kept.append(track)
-        unmatched = scores >= self.start_conf
+        unmatched = strong.copy()
         unmatched[cols] = False
+        if kept and unmatched.any():  # a duplicate of a followed object starts nothing
+            followed = np.array([t.box for t in kept], dtype=np.float64)
+            unmatched &= box_iou(boxes, followed).max(axis=1) < self.iou
         for d in np.flatnonzero(unmatched).tolist():
             class_id, score = int(class_ids[d]), float(scores[d])
             track = Track(0, class_id, boxes[d].copy(), np.zeros(4), ts, ts, 1, score, frame, {class_id: 1})
@@ -234,14 +241,15 @@ class IouTracker:
         self,
         predicted: np.ndarray,
         track_cls: np.ndarray,
+        confirmed: np.ndarray,
         boxes: np.ndarray,
         class_ids: np.ndarray,
         strong: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Matched ``(track indices, detection indices)``: pairs with IoU at least :attr:`iou`,
-        best pair first, in four rounds: ``strong`` detections of the track's class, strong
-        ones of another class, then the weak ones likewise; each track and detection in one
-        pair at most."""
+        best pair first, in rounds: ``confirmed`` tracks before tentative ones, within those
+        ``strong`` detections of the track's class, strong ones of another class, then the
+        weak ones likewise; each track and detection in one pair at most."""
         none = np.zeros(0, dtype=np.int64)
         if not len(predicted) or not len(boxes):
             return none, none
@@ -250,7 +258,9 @@ class IouTracker:
         pairs: list[tuple[int, int]] = []
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
-        for allowed in (same & strong, ~same & strong, same & ~strong, ~same & ~strong):
+        kinds = (same & strong, ~same & strong, same & ~strong, ~same & ~strong)
+        tiers = (confirmed[:, None], ~confirmed[:, None])
+        for allowed in (tier & kind for tier in tiers for kind in kinds):
             rows, cols = np.nonzero(allowed & (iou >= self.iou))
             # best pair first; equal IoU: the older track (lower index), then the earlier detection
             order = np.lexsort((cols, rows, -iou[rows, cols]))
