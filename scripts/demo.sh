@@ -68,18 +68,11 @@ EOF
 echo "annotated frames: $OUT/snapshots"
 head -c 600 "$OUT/detections.jsonl"; echo
 
-step "8. object tracking on a synthetic video: ids on the drawn frames, new/end events"
+step "8. object tracking on a synthetic video: ids on the drawn frames, MOTA / IDF1 scores"
 "$E" data synth-video "$OUT/clip.avi" --frames 60 --objects 3 --imgsz "$IMGSZ" --seed 1
 "$E" run --model "$OUT/model_int8.tflite" --source "$OUT/clip.avi" --track \
     --jsonl "$OUT/tracks.jsonl" --save "$OUT/tracked"
-.venv/bin/python - "$OUT/tracks.jsonl" <<'PY'
-import json, sys
-records = [json.loads(line) for line in open(sys.argv[1])]
-events = [e for r in records for e in r.get("events", [])]
-ids = {d["track_id"] for r in records for d in r["detections"] if "track_id" in d}
-print(f"{len(records)} frames, 3 moving objects: {len(ids)} track ids, "
-      f"{sum(e['type'] == 'new' for e in events)} new / {sum(e['type'] == 'end' for e in events)} end events")
-PY
+"$E" eval-tracks "$OUT/tracks.jsonl" --gt "$OUT/clip.gt.txt"
 echo "frames with track ids drawn: $OUT/tracked (ground truth: $OUT/clip.gt.txt)"
 
 step "9. offline arm64 bundle (hash-pinned wheels, model, unit, manifest)"

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "data": "edgecnn.cli.data_cmd:data_app",
     "train": "edgecnn.cli.train_cmd:train_command",
     "eval": "edgecnn.cli.eval_cmd:eval_command",
+    "eval-tracks": "edgecnn.cli.eval_tracks_cmd:eval_tracks",
     "calib": "edgecnn.cli.calib_cmd:calib_app",
     "quantize": "edgecnn.cli.quantize_cmd:quantize",
     "bench": "edgecnn.cli.bench_cmd:bench",
