@@ -16,7 +16,7 @@ import numpy as np
 
 from edgecnn.config.device import PostSettings
 from edgecnn.postprocess import Detections, Letterbox, decode_yolo, filter_detections, topk
-from edgecnn.postprocess.masks import unmasked, zones_of
+from edgecnn.postprocess.masks import foot_points, unmasked, zones_of
 from edgecnn.runtime.interpreter import TFLiteModel, dequantize_tensor
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized
 from edgecnn.runtime.spec import ModelSpec
@@ -94,10 +94,15 @@ class FrameProcessor:
             agnostic=s.agnostic,
             max_det=s.max_det,
         ).to_source(box_map)
-        if self.masks:  # in the frame the model saw: the masks are fractions of it
-            keep = unmasked(found.boxes, box_map.src_width, box_map.src_height, self.masks)
+        width, height = box_map.src_width, box_map.src_height  # the masks are fractions of this frame
+        feet = None
+        if (self.masks or self.zones) and len(found.boxes):
+            feet = foot_points(np.asarray(found.boxes, dtype=np.float64), width, height)
+        if self.masks and feet is not None:
+            keep = unmasked(found.boxes, width, height, self.masks, feet)
             found = Detections(found.boxes[keep], found.scores[keep], found.class_ids[keep])
-        zones = zones_of(found.boxes, box_map.src_width, box_map.src_height, self.zones)
+            feet = feet[keep]
+        zones = zones_of(found.boxes, width, height, self.zones, feet)
         xyxy = found.boxes
         if full_size is not None:
             xyxy = xyxy * np.array(

@@ -44,25 +44,34 @@ def foot_points(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.clip(feet, _INSET, 1.0 - _INSET)
 
 
-def unmasked(boxes: np.ndarray, width: int, height: int, masks: Sequence[np.ndarray]) -> np.ndarray:
-    """A boolean keep-mask over ``boxes`` (frame pixels): False where the foot point is in a mask."""
+def unmasked(
+    boxes: np.ndarray, width: int, height: int, masks: Sequence[np.ndarray], feet: np.ndarray | None = None
+) -> np.ndarray:
+    """A boolean keep-mask over ``boxes`` (frame pixels): False where the foot point is in a
+    mask. ``feet``: the boxes' :func:`foot_points`, when the caller has them already."""
     keep = np.ones(len(boxes), dtype=bool)
     if not masks or len(boxes) == 0:
         return keep
-    feet = foot_points(np.asarray(boxes, dtype=np.float64), width, height)
+    if feet is None:
+        feet = foot_points(np.asarray(boxes, dtype=np.float64), width, height)
     for polygon in masks:
         keep &= ~points_in_polygon(feet, polygon)
     return keep
 
 
 def zones_of(
-    boxes: np.ndarray, width: int, height: int, zones: Sequence[tuple[str, np.ndarray]]
+    boxes: np.ndarray,
+    width: int,
+    height: int,
+    zones: Sequence[tuple[str, np.ndarray]],
+    feet: np.ndarray | None = None,
 ) -> list[tuple[str, ...]]:
     """For each box (frame pixels), the names of the zones its foot point is in, in the
-    order the zones are given."""
+    order the zones are given. ``feet``: as for :func:`unmasked`."""
     if not zones or len(boxes) == 0:
         return [()] * len(boxes)
-    feet = foot_points(np.asarray(boxes, dtype=np.float64), width, height)
+    if feet is None:
+        feet = foot_points(np.asarray(boxes, dtype=np.float64), width, height)
     inside = np.stack([points_in_polygon(feet, polygon) for _, polygon in zones], axis=1)
     names = [name for name, _ in zones]
     return [tuple(name for name, hit in zip(names, row, strict=True) if hit) for row in inside]

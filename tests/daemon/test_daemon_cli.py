@@ -519,6 +519,8 @@ def test_masks_drop_the_detections_standing_in_them(
     plain = [d for frame in found["plain"] for d in frame if side(d) != 0]
     assert [d.get("zones") == ["left"] for d in plain] == [side(d) > 0 for d in plain]
     assert any(d.get("zones") for d in plain) and not all(d.get("zones") for d in plain)
+    # masked, what is left stands outside the zone: zones follow the kept boxes, not the dropped
+    assert not any(d.get("zones") for frame in found["masked"] for d in frame if side(d) != 0)
     assert sum(map(len, expected)) > 0 and sum(map(len, found["plain"])) > sum(map(len, expected))
 
 
