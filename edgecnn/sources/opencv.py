@@ -12,7 +12,7 @@
 
 Files and folders end (:class:`~edgecnn.sources.base.EndOfStream`) unless ``loop`` is set,
 or, for folders and globs, ``watch``: then the source waits for images added later (a camera
-uploading snapshots over FTP), taking each once it has been unchanged for ``WATCH_SETTLE_S``;
+uploading snapshots over FTP), taking each once it has been unchanged for ``watch_settle_s``;
 ``fps`` paces them (default: as fast as the daemon takes them). A file, folder or glob that
 does not exist, or (:meth:`OpenCVSource.check`) gives no frame at all, is a config error;
 a camera or stream that does not answer is an outage, retried.
@@ -43,11 +43,8 @@ if TYPE_CHECKING:  # OpenCV and numpy load when a source opens: configs validate
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-#: ``watch``: a new image is taken once its size and modification time have not changed for
-#: this many seconds (an upload still being written is not; clocks and preserved times do not
-#: matter); the folder is looked at every ``WATCH_POLL_S`` while idle, and a read waits at
-#: most ``WATCH_WAIT_S`` before saying it has nothing yet.
-WATCH_SETTLE_S = 1.0
+#: ``watch``: the folder is looked at every ``WATCH_POLL_S`` while idle, and a read waits at
+#: most ``WATCH_WAIT_S`` before saying it has nothing yet (``watch_settle_s`` is a setting).
 WATCH_POLL_S = 0.25
 WATCH_WAIT_S = 1.0
 Kind = Literal["device", "stream", "images", "file"]
@@ -84,7 +81,14 @@ class OpenCVConfig(SourceSettings):
     watch: bool = Field(
         False,
         description="Image folders and globs: after the last image, wait for new ones (an upload folder) "
-        "instead of ending; each is taken once unchanged for 1 s.",
+        "instead of ending; each is taken once unchanged for watch_settle_s.",
+    )
+    watch_settle_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=600.0,
+        description="watch: seconds a new image's size and modification time must stay unchanged before "
+        "it is read (an upload still being written is not).",
     )
     open_timeout: float = Field(
         10.0, gt=0.0, le=600.0, description="Streams: seconds FFmpeg may take to open (and to read a frame)."
@@ -372,7 +376,7 @@ class OpenCVSource(Source):
             first = self._pending.get(path)
             if first is None or first[0] != signature:  # new, or still being written
                 self._pending[path] = (signature, now)
-            elif now - first[1] >= WATCH_SETTLE_S:
+            elif now - first[1] >= self.config.watch_settle_s:
                 del self._pending[path]
                 self._seen.add(path)
                 self._queue.append(path)

@@ -250,8 +250,7 @@ def test_picamera2_config_bounds() -> None:
 
 @pytest.fixture
 def quick_watch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shorter settle and wait times than the daemon's (1 s each), same logic."""
-    monkeypatch.setattr(opencv_source, "WATCH_SETTLE_S", 0.2)
+    """Shorter wait times than the daemon's (1 s), same logic; the tests set a 0.2 s settle."""
     monkeypatch.setattr(opencv_source, "WATCH_WAIT_S", 0.4)
     monkeypatch.setattr(opencv_source, "WATCH_POLL_S", 0.02)
 
@@ -275,7 +274,7 @@ def test_watched_folder_takes_new_images_once_they_are_complete(tmp_path: Path, 
     folder = tmp_path / "upload"
     folder.mkdir()
     (folder / "a.png").write_bytes(_png(10))  # there before the start: read first
-    src = _source(input=str(folder), watch=True)
+    src = _source(input=str(folder), watch=True, watch_settle_s=0.2)
     src.check()  # an empty or unreadable upload folder is fine: images may come later
     with src:
         assert _read_watched(src) == (10, "a.png")
@@ -299,6 +298,15 @@ def test_watched_folder_takes_new_images_once_they_are_complete(tmp_path: Path, 
         assert _read_watched(src) == (40, "a.png")
 
 
+def test_an_image_is_not_taken_before_watch_settle_s(tmp_path: Path, quick_watch: None) -> None:
+    src = _source(input=str(tmp_path), watch=True, watch_settle_s=600)
+    with src:
+        (tmp_path / "new.png").write_bytes(_png(50))
+        for _ in range(3):  # 1.2 s of reads: complete, but not unchanged for 600 s yet
+            with pytest.raises(NoFrameYet):
+                src.read()
+
+
 def test_watch_settings_that_cannot_work(tmp_path: Path, video_file: Path) -> None:
     with pytest.raises(ValueError, match="loop and watch exclude each other"):
         OpenCVConfig(type="opencv", input=str(tmp_path), watch=True, loop=True)
@@ -311,7 +319,9 @@ def test_watch_settings_that_cannot_work(tmp_path: Path, video_file: Path) -> No
 def test_threaded_watch_waits_without_failures_or_stalls(tmp_path: Path, quick_watch: None) -> None:
     from edgecnn.sources.threaded import ThreadedSource
 
-    config = OpenCVConfig(type="opencv", input=str(tmp_path), watch=True, stall_timeout=0.3)
+    config = OpenCVConfig(
+        type="opencv", input=str(tmp_path), watch=True, watch_settle_s=0.2, stall_timeout=0.3
+    )
     src = ThreadedSource(lambda: OpenCVSource(config), stall_timeout=config.stall_timeout, realtime=False)
     src.start()
     try:
