@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -430,16 +432,23 @@ def test_a_watched_folder_keeps_running_and_takes_images_uploaded_later(
     upload.mkdir()
     cv2.imwrite(str(upload / "cam-0001.jpg"), _frame(video_file, 0))
     out = tmp_path / "out.jsonl"
+    with socket.socket() as s:  # a free port for the health endpoint
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     config = config_file(
         f"model: {{path: {tiny_models['det']}, num_threads: 1}}\n"
-        f"source: {{type: opencv, input: {upload}, watch: true}}\n"
-        f"sinks: [{{type: jsonl, path: {out}}}]\n"
+        f"source: {{type: opencv, input: {upload}, watch: true, stall_timeout: 1}}\n"
+        f"sinks: [{{type: jsonl, path: {out}}}, {{type: http, port: {port}}}]\n"
     )
     proc = cli_process("run", "--config", str(config))
     try:
         assert until(lambda: out.exists() and len(jsonl(out)) == 1, timeout=60)
         time.sleep(3)  # idle: a folder source without watch would have ended by now
         assert proc.poll() is None
+        # 3 s without a frame, more than stall_timeout: an idle upload folder is still healthy
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as reply:
+            health = json.loads(reply.read())
+        assert reply.status == 200 and health["healthy"] is True, health
         # An upload written in two parts, as FTP does: read once, whole.
         data = cv2.imencode(".jpg", _frame(video_file, 1))[1].tobytes()
         with (upload / "cam-0002.jpg").open("wb") as f:
