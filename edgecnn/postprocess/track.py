@@ -13,9 +13,9 @@ ones (ByteTrack's order). Only a detection scored at least ``start_conf`` starts
 overlaps no track by ``iou`` or more: there it is a duplicate the detector gave of an object
 already followed (another class's box of the same object, which class-aware NMS keeps). A
 track gets its id once it has been matched on ``min_hits`` frames in a row, so a detection
-seen once never gets one, and it ends when no
-detection has matched it for ``max_lost_s`` seconds (an object behind a pole keeps its
-id). Ids count up from 1 and are never reused while the tracker lives.
+seen once never gets one, and it ends when no detection has matched it for ``max_lost_s``
+seconds (an object behind a pole keeps its id). Ids count up from 1 and are never reused
+while the tracker lives.
 
 Motion is measured in frames when frame numbers are given (a video file is read faster
 than it was filmed, in bursts, so capture times would give false speeds) and in seconds
