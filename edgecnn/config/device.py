@@ -425,6 +425,10 @@ class DeviceConfig(_Strict):
             raise ConfigError(
                 f"{self.where('track')}: tracking needs a detector; the model is a {spec.task} model"
             )
+        for i, sink in enumerate(self.sinks):
+            if getattr(sink, "per_object", False) and self.track is None:
+                where = self.where("sinks", i, "per_object")
+                raise ConfigError(f"{where}: per_object needs tracking on (track: true)")
         for i, sink in enumerate(self.sinks):  # a snapshot trigger the model never gives: no snapshot, ever
             for k, name in enumerate(getattr(sink, "labels", None) or ()):
                 class_id(name, "sinks", i, "labels", k)

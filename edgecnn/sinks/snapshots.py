@@ -8,6 +8,11 @@ wait). The directory is bounded by ``max_files`` and ``max_bytes``: after each w
 oldest snapshots are deleted until both hold. Only files named like snapshots are counted
 or deleted.
 
+With ``per_object`` (and ``track:`` on), the trigger is the objects instead of the frames:
+one snapshot of each followed object, on the frame where it gets its id (its ``new`` event;
+Frigate's event snapshots), named ``..._<label>-<id>.jpg``, without a rate limit (the
+directory bounds still hold).
+
 A failed write (a full disk, say) leaves no temporary file behind and counts in
 ``dropped``; it is logged once per outage, at ERROR, and the first write that works again
 is logged at INFO with the number dropped meanwhile. A directory removed while running is
@@ -63,6 +68,11 @@ class SnapshotsConfig(BaseModel):
     )
     jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality.")
     draw_boxes: bool = Field(True, description="Draw boxes and labels on the snapshot.")
+    per_object: bool = Field(
+        False,
+        description="With track: one snapshot per followed object, when it gets its id, instead of "
+        "rate-limited frames.",
+    )
     queue_size: int = Field(4, ge=1, le=64, description="Frames waiting for the writer; more are dropped.")
 
 
@@ -132,8 +142,12 @@ class SnapshotSink(Sink):
         return self._busy + self._writer.failed
 
     def emit(self, result: FrameResult) -> None:
-        """Queue the frame if it has a triggering detection and the rate limit allows; returns at once."""
+        """Queue the frame if it has a triggering detection and the rate limit allows (with
+        ``per_object``: if an object got its id on it); returns at once."""
         if result.image is None:
+            return
+        if self.config.per_object:
+            self._emit_objects(result)
             return
         labels = {d.label for d in result.detections
                   if d.score >= self.config.min_score and (not self._labels or d.label in self._labels)}
@@ -149,6 +163,17 @@ class SnapshotSink(Sink):
             return
         for key in due:
             self._last[key] = now
+
+    def _emit_objects(self, result: FrameResult) -> None:
+        """Queue the frame once per new object that triggers (one file each)."""
+        for event in result.events:
+            label = event.get("label", "")
+            if event.get("type") != "new" or (self._labels and label not in self._labels):
+                continue
+            if event.get("score", 0.0) < self.config.min_score:
+                continue
+            if not self._writer.put((result, [f"{label}-{event['id']}"])):
+                self._busy += 1
 
     def stop(self, timeout: float = 2.0) -> None:
         """Write what is queued (within ``timeout`` seconds) and stop the writer."""

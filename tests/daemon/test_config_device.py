@@ -216,6 +216,11 @@ def test_tracking_is_off_by_default_true_or_a_mapping_turns_it_on(config_file: C
     )
     with pytest.raises(ConfigError, match=r"^--track: tracking needs a detector"):
         config_from_flags("m.tflite", "0", track=True).resolve(classifier)
+    # snapshots per object need the objects' ids
+    sinks = "sinks:\n  - type: snapshots\n    per_object: true\n"
+    with pytest.raises(ConfigError, match=r"device.yaml:8: sinks.0.per_object: per_object needs tracking on"):
+        load_device_config(config_file(BASE + sinks)).resolve(SPEC)
+    assert load_device_config(config_file(BASE + "track: true\n" + sinks)).resolve(SPEC).track is not None
 
 
 def test_per_class_iou_needs_class_aware_nms(config_file: Callable[..., Path]) -> None:

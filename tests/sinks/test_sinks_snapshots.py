@@ -94,6 +94,34 @@ def test_snapshots_rate_limit(tmp_path: Path, make_result, gray_frame) -> None:
     assert names == []
 
 
+def test_per_object_snapshots_one_file_per_new_tracked_object(tmp_path: Path, make_result, gray_frame,
+                                                              ) -> None:
+    import dataclasses
+
+    image = gray_frame()
+
+    def new(ident: int, label: str, score: float) -> dict:
+        return {"type": "new", "id": ident, "label": label, "score": score, "box": [0, 0, 1, 1]}
+
+    events = {2: (new(1, "person", 0.9),), 4: (new(2, "dog", 0.6), new(3, "person", 0.4)), 6: ()}
+    events[7] = ({**new(1, "person", 0.9), "type": "end"},)
+    results = [
+        dataclasses.replace(make_result(i, (PERSON,), image=image), events=events.get(i, ()))
+        for i in range(1, 9)
+    ]
+    # no rate limit: frame 4 gives two files; frames without a new object give none (end: none)
+    _, names = run(cfg(per_object=True), tmp_path, results)
+    assert [(int(n.split("_")[1]), n.rsplit("_", 1)[1]) for n in names] == [
+        (2, "person-1.jpg"),
+        (4, "dog-2.jpg"),
+        (4, "person-3.jpg"),
+    ]
+    assert all(NAME_RE.match(n) for n in names)
+    only = cfg(per_object=True, labels=["person"], min_score=0.5, directory=tmp_path / "p")
+    _, names = run(only, tmp_path, results)
+    assert [n.rsplit("_", 1)[1] for n in names] == ["person-1.jpg"]
+
+
 def test_snapshots_rate_limit_survives_a_wall_clock_step_back(tmp_path: Path, make_result, gray_frame,
                                                               ) -> None:
     # after frame 10 NTP steps the wall clock back an hour; the monotonic clock goes on
