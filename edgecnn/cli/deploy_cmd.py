@@ -50,10 +50,16 @@ def deploy(
             "--keep", min=1, max=100, help="Releases kept per board (never the current or previous)."
         ),
     ] = 3,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Deploy even to boards that already run this bundle healthy (default: skip them)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Install a bundle on boards over SSH, health-check the service, roll back when unhealthy."""
-    from edgecnn.deploy import DeployOptions, format_summary, gather_hosts
+    from edgecnn.deploy import DeployInterruptedError, DeployOptions, format_summary, gather_hosts
     from edgecnn.deploy import deploy as deploy_bundle
     from edgecnn.deploy.bundle_info import read_bundle
     from edgecnn.deploy.ssh import SshOptions
@@ -76,10 +82,15 @@ def deploy(
         ssh=SshOptions(identity=identity, known_hosts=known_hosts, accept_new=accept_new_host_key),
         health_timeout=health_timeout,
         keep=keep,
+        force=force,
     )
-    results = deploy_bundle(
-        info, targets, options, parallel=parallel, log=lambda line: typer.echo(line, err=True)
-    )
+    interrupted: DeployInterruptedError | None = None
+    try:
+        results = deploy_bundle(
+            info, targets, options, parallel=parallel, log=lambda line: typer.echo(line, err=True)
+        )
+    except DeployInterruptedError as exc:  # Ctrl-C: say where each board was left, then exit 130
+        interrupted, results = exc, exc.results
     if as_json:
         document = {
             "bundle": {
@@ -88,12 +99,15 @@ def deploy(
                 "version": info.version,
                 "sha256": info.sha256,
             },
-            "ok": all(r.ok for r in results),
+            "ok": all(r.ok for r in results) and interrupted is None,
+            "interrupted": interrupted is not None,
             "boards": [r.to_dict() for r in results],
         }
         typer.echo(json.dumps(document, indent=2))
         typer.echo(format_summary(results), err=True)
     else:
         typer.echo(format_summary(results))
+    if interrupted is not None:
+        raise interrupted  # the app prints one line and exits 130
     if not all(r.ok for r in results):
         raise typer.Exit(1)

@@ -6,7 +6,16 @@ judges the service from ``systemctl show``, ``remote`` does one board's steps an
 runs many boards at once and sums up. Standard library only: no TensorFlow, no numpy.
 """
 
-from edgecnn.deploy.fleet import BoardResult, DeployOptions, deploy, format_summary
+from edgecnn.deploy.fleet import BoardResult, DeployInterruptedError, DeployOptions, deploy, format_summary
 from edgecnn.deploy.hosts import Host, gather_hosts, parse_host
 
-__all__ = ["BoardResult", "DeployOptions", "Host", "deploy", "format_summary", "gather_hosts", "parse_host"]
+__all__ = [
+    "BoardResult",
+    "DeployInterruptedError",
+    "DeployOptions",
+    "Host",
+    "deploy",
+    "format_summary",
+    "gather_hosts",
+    "parse_host",
+]

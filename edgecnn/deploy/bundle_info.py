@@ -28,6 +28,8 @@ class BundleInfo:
         top: the archive's top directory (where ``install.py`` is).
         machine: the board CPU it is for (``uname -m``: aarch64, x86_64).
         unpacked_size: bytes of its files once unpacked (the board's staging space needs it too).
+        manifest_sha256: the manifest's own digest, which an installed release keeps in its
+            ``.installed`` mark ('' if the manifest has none).
     """
 
     path: Path
@@ -38,6 +40,7 @@ class BundleInfo:
     top: str
     machine: str
     unpacked_size: int = 0
+    manifest_sha256: str = ""
 
 
 def read_bundle(path: Path) -> BundleInfo:
@@ -97,4 +100,5 @@ def read_bundle(path: Path) -> BundleInfo:
         top=top,
         machine=str(manifest.get("target", {}).get("machine", "")),
         unpacked_size=unpacked,
+        manifest_sha256=str(manifest.get("manifest_sha256", "")),
     )

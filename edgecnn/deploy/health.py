@@ -82,6 +82,21 @@ def _int(value: str | None) -> int:
         return 0
 
 
+def running_healthy(props: dict[str, str]) -> tuple[bool, str]:
+    """Judge a service that was not restarted, from one sample: healthy when it is ``active
+    (running)`` (READY came), systemd has had a watchdog ping from it, and its status counts
+    frames processed. Returns the verdict and the status (or what is missing)."""
+    state, sub = props.get("ActiveState", ""), props.get("SubState", "")
+    status = props.get("StatusText", "")
+    if state != "active" or sub != "running":
+        return False, f"{state or 'unknown'}/{sub or 'unknown'}"
+    if not _int(props.get("WatchdogTimestampMonotonic")):
+        return False, "no watchdog ping yet"
+    if not frames_in_status(status):
+        return False, f"no frames processed ({status or 'no status'})"
+    return True, status
+
+
 @dataclass
 class HealthCheck:
     """Feed :meth:`observe` one ``systemctl show`` sample after another.

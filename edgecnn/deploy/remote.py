@@ -10,23 +10,35 @@ Everything on the board goes through :class:`~edgecnn.deploy.ssh.Ssh` as the log
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import re
 import shlex
+import socket
+import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from edgecnn.deploy.bundle_info import BundleInfo
-from edgecnn.deploy.health import SERVICE, HealthCheck, parse_show, show_command
+from edgecnn.deploy.health import SERVICE, HealthCheck, parse_show, running_healthy, show_command
 from edgecnn.deploy.hosts import Host
-from edgecnn.deploy.ssh import Ssh, SshError, SshOptions, last_lines
+from edgecnn.deploy.ssh import InterruptError, Ssh, SshError, SshOptions, last_lines
 
 #: Staging directory on the board, below the login user's home: ``<sha256>.tar.gz`` (kept for
 #: the next deploy, which then skips the upload) and ``<sha256>/`` (unpacked while deploying).
 STAGE = ".cache/edgecnn-deploy"
 PREFIX = "/opt/edgecnn"
+#: Held (flock) by one deploy at a time on a board, from after the first look to the end.
+LOCK = f"{PREFIX}/.deploy.lock"
+LOCK_BUSY = 3
 JOURNAL_LINES = 15
+#: What :attr:`BoardResult.step` can name, in order.
+STEPS = ("connect", "lock", "upload", "install", "switch", "health", "rollback", "prune")
+#: Outcomes of a board whose deploy was cut off by Ctrl-C: before anything the running service
+#: uses was changed, and after (the switch was sent).
+LEFT_AS_IT_WAS, INTERRUPTED = "left as it was", "interrupted"
 
 _SECRET = re.compile(r"(?i)(password|passwd|token|secret|api[_-]?key)(\W{1,3})\S+")
 _AUTHORIZATION = re.compile(r"(?i)(authorization)(\W{1,3}).*")
@@ -43,21 +55,28 @@ class DeployOptions:
         health_timeout: seconds the restarted service has to become healthy.
         keep: complete releases to keep on the board (never the current or previous one).
         poll_interval: seconds between two looks at the service.
+        force: deploy even when the board already runs this bundle, healthy (otherwise such a
+            board is left alone and reported ``already running``).
     """
 
     ssh: SshOptions = field(default_factory=SshOptions)
     health_timeout: float = 60.0
     keep: int = 3
     poll_interval: float = 2.0
+    force: bool = False
 
 
 @dataclass
 class BoardResult:
     """What happened on one board.
 
-    ``outcome`` is ``deployed`` (the new release runs healthy), ``rolled back`` (it did not;
-    the previous release runs healthy again) or ``failed`` (anything else; ``reason`` says
-    what). ``current`` is the release ``/opt/edgecnn/current`` points at in the end, if known.
+    ``outcome`` is ``deployed`` (the new release runs healthy), ``already running`` (the
+    board ran this very bundle, healthy: nothing was done), ``rolled back`` (the new release
+    was not healthy; the previous release runs healthy again), ``failed`` (anything else;
+    ``reason`` says what), or after a Ctrl-C ``left as it was`` (cut off before anything the
+    running service uses was changed) or ``interrupted`` (cut off after the switch). ``step``
+    names the step that failed or was cut off (:data:`STEPS`; None when none did).
+    ``current`` is the release ``/opt/edgecnn/current`` points at in the end, if known.
     """
 
     host: str
@@ -72,11 +91,12 @@ class BoardResult:
     removed: list[str] = field(default_factory=list)
     journal: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    step: str | None = None
 
     @property
     def ok(self) -> bool:
         """True when the new release is running and healthy."""
-        return self.outcome == "deployed"
+        return self.outcome in ("deployed", "already running")
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``--json``)."""
@@ -96,11 +116,18 @@ def redact(line: str) -> str:
 class BoardDeploy:
     """The steps of one board's deploy (see :func:`deploy_board`)."""
 
-    def __init__(self, host: Host, bundle: BundleInfo, options: DeployOptions, log: Log) -> None:
+    def __init__(
+        self,
+        host: Host,
+        bundle: BundleInfo,
+        options: DeployOptions,
+        log: Log,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.host = host
         self.bundle = bundle
         self.options = options
-        self.ssh = Ssh(host, options.ssh)
+        self.ssh = Ssh(host, options.ssh, cancel)
         self.result = BoardResult(host=str(host), version=bundle.version)
         self._log = log
         self.stage = ""
@@ -108,6 +135,15 @@ class BoardDeploy:
         self.since = ""
         #: the release a failed health check switches back to (None: stop the service instead)
         self.rollback_to: str | None = None
+        #: what ``previous`` names after that rollback: the link as found ('' to remove it)
+        self.restore_previous = ""
+        #: the step running now (:data:`STEPS`)
+        self.step = "connect"
+        #: True once the switch was sent: from then on the running service may have changed
+        self.switched = False
+        self._lock: subprocess.Popen[bytes] | None = None
+        #: True once this deploy began to use the staging directory (to clean it up afterwards)
+        self.staged = False
 
     def log(self, message: str) -> None:
         """Log ``message`` prefixed with the board's name."""
@@ -140,6 +176,9 @@ class BoardDeploy:
                 f"if [ -f {archive} ]; then echo \"have=$(sha256sum {archive} | cut -d' ' -f1)\"; fi",
                 "command -v python3 >/dev/null && echo python3=yes",
                 "sudo -n true 2>/dev/null && echo sudo=yes",
+                f'echo "installed=$(cat {PREFIX}/current/.installed 2>/dev/null)"',
+                f"{show_command()} 2>/dev/null",
+                "true",  # the answers above say what is missing, not the exit code
             ]
         )
         facts = parse_show(self.ssh.run(script, timeout=60).stdout)
@@ -159,10 +198,61 @@ class BoardDeploy:
         self.rollback_to = before if current == self.bundle.version else current
         if self.rollback_to == self.bundle.version:
             self.rollback_to = None
+        # After a rollback ``previous`` must name the last good release, as it did before this
+        # deploy; unknown when the board already ran the new release (then no ``previous``).
+        self.restore_previous = (before or "") if current != self.bundle.version else ""
+        if self.restore_previous == self.bundle.version:
+            self.restore_previous = ""
         self.stage = f"{facts['home']}/{STAGE}"
         self.installer = shlex.quote(f"{self.stage}/{self.bundle.sha256}/{self.bundle.top}/install.py")
         self.since = facts.get("now", "")
         return facts
+
+    def lock(self) -> None:
+        """Take the board's deploy lock (``flock`` on :data:`LOCK`, held by a long-lived ssh
+        command until the deploy ends): a second deploy to the board meanwhile is refused with
+        one line naming who holds it, instead of both changing the staging directory, the
+        releases and the service at once."""
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):  # no login name (a container): the host names the operator
+            user = "someone"
+        who = f"{user} on {socket.gethostname()}, deploying {self.bundle.version}"
+        command = f"sudo -n sh -c {shlex.quote(lock_script(LOCK))} deploy-lock {shlex.quote(who)}"
+        held = self.ssh.hold(command, ready="locked")
+        if isinstance(held, subprocess.Popen):
+            self._lock = held
+            return
+        if held.returncode == LOCK_BUSY:
+            holder = " ".join(held.stdout.split()[1:]) or "another edgecnn deploy"
+            raise StepError(
+                f"another deploy to this board is running ({holder}); wait for it to finish and deploy again"
+            )
+        raise StepError(f"cannot take the board's deploy lock {LOCK}: {last_lines(held)}")
+
+    def unlock(self) -> None:
+        """Release the deploy lock, if held."""
+        if self._lock is not None:
+            self.ssh.release(self._lock)
+            self._lock = None
+
+    def already_running(self, facts: dict[str, str]) -> bool:
+        """True (and the result says so) when the board's current release is this very bundle
+        (same version, same manifest digest) and its service runs healthy: nothing to do."""
+        if self.options.force or not self.bundle.manifest_sha256:
+            return False
+        same = facts.get("installed") == self.bundle.manifest_sha256
+        if self.result.current != self.bundle.version or not same:
+            return False
+        healthy, detail = running_healthy(facts)
+        if not healthy:
+            self.log(f"{self.bundle.version} is current but not healthy ({detail}): deploying it again")
+            return False
+        result = self.result
+        result.outcome, result.status = "already running", detail
+        result.reason = f"already running {self.bundle.version}"
+        self.log(f"{result.reason}, healthy: {detail}; nothing to do (--force redeploys)")
+        return True
 
     def clean_stage(self) -> None:
         """Remove everything from the staging directory but this bundle's archive (kept so that a
@@ -177,6 +267,7 @@ class BoardDeploy:
         config and any password in it), clear it, and check that the archive and its unpacked
         files fit there."""
         stage = shlex.quote(self.stage)
+        self.staged = True
         self.ssh.run(f"mkdir -p {stage} && chmod 700 {stage}", timeout=60)
         self.clean_stage()
         done = self.ssh.run(f"df -Pk {stage}", timeout=60, check=False)
@@ -238,6 +329,7 @@ class BoardDeploy:
             if "unrecognized arguments: --no-switch" not in str(exc):
                 raise
             # a bundle made before --no-switch: install and switch in one call
+            self.switched = True
             out = self.sudo(f"python3 {self.installer} --enable", "install.py", timeout=3600)
             switch = ""
         self.timed("install", started)
@@ -248,6 +340,7 @@ class BoardDeploy:
         if self.result.venv_from:
             how += f", packages reused from {self.result.venv_from}"
         self.log(f"{how} in {self.result.seconds['install']:.1f} s")
+        self.step, self.switched = "switch", True
         if switch:
             self.sudo(switch, "switching to the release", timeout=600)
         self.result.current = self.bundle.version
@@ -277,7 +370,8 @@ class BoardDeploy:
             if time.monotonic() >= deadline:
                 verdict, detail = "failed", check.timeout_reason(timeout)
                 break
-            time.sleep(self.options.poll_interval)
+            if self.ssh.cancel.wait(self.options.poll_interval):
+                raise InterruptError(f"{self.host}: interrupted")
         self.timed(label, started)
         self.log(f"{verdict if verdict == 'healthy' else 'not healthy'}: {detail}")
         return verdict == "healthy", detail
@@ -305,10 +399,18 @@ class BoardDeploy:
                 return
             self.log(f"rolling back to {previous}")
             started = time.monotonic()
-            self.sudo(f"python3 {self.installer} --switch-to {shlex.quote(previous)} --enable", "rollback")
+            switch = f"python3 {self.installer} --switch-to {shlex.quote(previous)} --enable"
+            try:
+                self.sudo(f"{switch} --previous {shlex.quote(self.restore_previous)}", "rollback")
+            except StepError as exc:
+                if "unrecognized arguments: --previous" not in str(exc):
+                    raise
+                self.sudo(switch, "rollback")  # an installer from before --previous
             result.current = previous
             healthy, detail = self.restart_and_check("rollback health")
             self.timed("rollback", started)
+        except InterruptError:
+            raise
         except (SshError, StepError) as exc:
             raise StepError(f"{why}; the rollback to {previous} failed: {exc}") from None
         if healthy:
@@ -322,6 +424,9 @@ class BoardDeploy:
         but does not undo the deploy: the new release runs healthy."""
         try:
             out = self.sudo(f"python3 {self.installer} --prune --keep {self.options.keep}", "prune")
+        except InterruptError:  # the new release runs healthy: that stands
+            self.result.reason = "deployed; interrupted while pruning old releases"
+            return
         except (SshError, StepError) as exc:
             self.result.reason = f"deployed, but {str(exc).removeprefix(f'{self.host}: ')}"
             self.log(self.result.reason)
@@ -337,24 +442,45 @@ class BoardDeploy:
         result = self.result
         try:
             self.log("connecting")
-            facts = self.probe()
+            self.probe()
             self.timed("connect", started)
-            self.prepare_stage(facts.get("have"))
-            self.upload(facts.get("have"))
-            self.install()
-            healthy, detail = self.restart_and_check("health")
-            if healthy:
-                result.outcome, result.status = "deployed", detail
-                self.prune()
+            self.step = "lock"
+            self.lock()
+            facts = self.probe()  # again, now that no other deploy can change the board
+            if self.already_running(facts):
+                self.step = ""
             else:
-                self.rollback(detail)
+                self.step = "upload"
+                self.prepare_stage(facts.get("have"))
+                self.upload(facts.get("have"))
+                self.step = "install"
+                self.install()
+                self.step = "health"
+                healthy, detail = self.restart_and_check("health")
+                if healthy:
+                    result.outcome, result.status = "deployed", detail
+                    self.step = "prune"
+                    self.prune()
+                    self.step = "prune" if result.reason else ""
+                else:
+                    self.step = "rollback"
+                    self.rollback(detail)
+                    if result.outcome == "rolled back":
+                        self.step = "health"
+        except InterruptError:
+            self.interrupted()
         except (SshError, StepError) as exc:
             result.outcome = "failed"
             result.reason = str(exc).removeprefix(f"{self.host}: ")
         finally:
-            if self.stage:  # also after a failure: leave no unpacked bundle or cut-off upload behind
-                with contextlib.suppress(SshError):
+            result.step = self.step or None
+            # also after a failure: leave no unpacked bundle or cut-off upload behind (only under
+            # the lock: without it the staging directory may be another deploy's)
+            with contextlib.suppress(SshError):
+                if self.staged and self._lock is not None and not self.ssh.cancel.is_set():
                     self.clean_stage()
+            with contextlib.suppress(SshError, OSError):
+                self.unlock()
         self.timed("total", started)
         self.log(
             f"{result.outcome} in {result.seconds['total']:.1f} s"
@@ -362,13 +488,49 @@ class BoardDeploy:
         )
         return result
 
+    def interrupted(self) -> None:
+        """Ctrl-C cut this board's deploy off: say what state it was left in."""
+        result, step = self.result, self.step
+        if not self.switched:
+            result.outcome = LEFT_AS_IT_WAS
+            running = f"; {result.current} still runs" if result.current else ""
+            result.reason = f"interrupted during the {step} step, before anything was switched{running}"
+        else:
+            result.outcome = INTERRUPTED
+            result.reason = (
+                f"interrupted during the {step} step, after the switch to {self.bundle.version}: "
+                f"the board now runs {result.current or 'an unchecked release'}, unchecked; "
+                "deploy again to check it"
+            )
+
+
+def lock_script(path: str) -> str:
+    """The shell script (run as root) that takes an exclusive ``flock`` on ``path`` without
+    waiting: it prints ``locked`` and holds the lock until its stdin closes (the deploy ends, or
+    its connection drops), with ``$1`` (who holds it) written in the file; when another holds
+    it, it prints ``busy`` and that text and exits :data:`LOCK_BUSY`."""
+    file = shlex.quote(path)
+    folder = shlex.quote(path.rsplit("/", 1)[0] or "/")
+    return (
+        f"mkdir -p {folder} && exec 9>>{file} || exit 1; "
+        f"if ! flock -n 9; then echo busy; cat {file}; exit {LOCK_BUSY}; fi; "
+        f': > {file}; echo "$1, since $(date -u +%H:%M:%SZ)" >&9; '
+        "echo locked; while read -r _; do :; done"
+    )
+
 
 def _release(link: str) -> str | None:
     """The version a ``current`` / ``previous`` link (``releases/<version>``) names, or None."""
     return link.rsplit("/", 1)[-1] if link.startswith("releases/") else None
 
 
-def deploy_board(host: Host, bundle: BundleInfo, options: DeployOptions, log: Log = print) -> BoardResult:
+def deploy_board(
+    host: Host,
+    bundle: BundleInfo,
+    options: DeployOptions,
+    log: Log = print,
+    cancel: threading.Event | None = None,
+) -> BoardResult:
     """Deploy ``bundle`` to one board; the result says how it went (this never raises for a
-    failure on the board, only for a bug)."""
-    return BoardDeploy(host, bundle, options, log).run()
+    failure on the board, only for a bug). Setting ``cancel`` stops it as soon as it can."""
+    return BoardDeploy(host, bundle, options, log, cancel).run()

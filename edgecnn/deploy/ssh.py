@@ -10,9 +10,12 @@ here prints key material or passwords; commands are logged by the caller, not he
 
 from __future__ import annotations
 
+import contextlib
+import select
 import shlex
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +32,10 @@ class SshError(EdgecnnError):
 
 class HostKeyError(SshError):
     """The board's host key is unknown or changed: refused, with how to accept it."""
+
+
+class InterruptError(SshError):
+    """The deploy was interrupted (Ctrl-C): the command was stopped, or not started."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,13 @@ class Ssh:
         'aarch64\\n'
     """
 
-    def __init__(self, host: Host, options: SshOptions) -> None:
+    def __init__(self, host: Host, options: SshOptions, cancel: threading.Event | None = None) -> None:
         self.host = host
         self.options = options
+        #: once set (Ctrl-C), no command starts and a running one ends as :class:`InterruptError`
+        self.cancel = cancel or threading.Event()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
 
     def argv(self, command: str) -> list[str]:
         """The full ssh command line that runs ``command`` (a shell string) on the board."""
@@ -117,24 +128,101 @@ class Ssh:
             SshError: ssh could not connect or log in, timed out, or (``check``) the command
                 exited non-zero (with its last output lines).
         """
+        proc = self.start(command, stdin=stdin if stdin is not None else subprocess.DEVNULL)
         try:
-            proc = subprocess.run(
-                self.argv(command),
-                stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-            )
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
             raise SshError(f"{self.host}: no answer within {timeout:.0f} s") from None
-        result = Completed(
-            proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
-        )
+        finally:
+            self.forget(proc)
+        return self._completed(command, proc.returncode, out, err, check)
+
+    def _completed(self, command: str, code: int, out: bytes, err: bytes, check: bool) -> Completed:
+        if self.cancel.is_set():  # ssh was stopped by us: not a failure of the board's
+            raise InterruptError(f"{self.host}: interrupted")
+        result = Completed(code, out.decode(errors="replace"), err.decode(errors="replace"))
         if result.returncode == SSH_FAILED:
             raise ssh_failure(self.host, result.stderr, self.options)
         if check and result.returncode != 0:
             raise SshError(f"{self.host}: {command_name(command)} failed: {last_lines(result)}")
         return result
+
+    def start(self, command: str, stdin: int | BinaryIO | None = subprocess.PIPE) -> subprocess.Popen[bytes]:
+        """Start ssh running ``command`` and return at once (stdout and stderr are pipes); end it
+        with :meth:`forget`. ssh runs in its own session, so a Ctrl-C in the terminal reaches
+        only this program, which then stops it (:meth:`stop`) knowing why it ended.
+
+        Raises:
+            InterruptError: :attr:`cancel` is set.
+        """
+        with self._lock:
+            if self.cancel.is_set():
+                raise InterruptError(f"{self.host}: interrupted")
+            proc = subprocess.Popen(
+                self.argv(command),
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            self._running.add(proc)
+        return proc
+
+    def hold(self, command: str, ready: str, timeout: float = 60) -> subprocess.Popen[bytes] | Completed:
+        """Start a long-lived ``command`` (a lock held until its stdin closes) and wait until it
+        prints the line ``ready``: the running process, to be ended with :meth:`release`; or, if
+        the command ended first, what it printed.
+
+        Raises:
+            HostKeyError, SshError: as :meth:`run`; also when ``ready`` does not come in time.
+            InterruptError: :attr:`cancel` is set.
+        """
+        proc = self.start(command)
+        assert proc.stdout is not None
+        if select.select([proc.stdout], [], [], timeout)[0]:
+            first = proc.stdout.readline()
+            if first.decode(errors="replace").strip() == ready:
+                return proc
+        else:
+            proc.kill()
+            first = b""
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise SshError(f"{self.host}: no answer within {timeout:.0f} s") from None
+        finally:
+            self.forget(proc)
+        return self._completed(command, proc.returncode, first + out, err, check=False)
+
+    def release(self, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+        """End a command started by :meth:`hold`: close its stdin and wait (kill it if it lingers)."""
+        try:
+            try:
+                proc.communicate(timeout=timeout)  # closes its stdin first
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+        finally:
+            self.forget(proc)
+
+    def forget(self, proc: subprocess.Popen[bytes]) -> None:
+        """Stop tracking a finished ssh process."""
+        with self._lock:
+            self._running.discard(proc)
+
+    def stop(self) -> None:
+        """Interrupt: set :attr:`cancel` and end every ssh process still running (the remote
+        commands lose their connection; a command already past its last step still finishes)."""
+        with self._lock:
+            self.cancel.set()
+            running = list(self._running)
+        for proc in running:
+            with contextlib.suppress(OSError):
+                proc.terminate()
 
 
 def last_lines(result: Completed, count: int = 3) -> str:

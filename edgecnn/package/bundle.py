@@ -245,9 +245,14 @@ def _write_tar(out: Path, top: str, entries: list[_Entry]) -> None:
     members: list[tuple[str, _Entry | None]] = [(d, None) for d in dirs]
     members += [(f"{top}/{e.name}", e) for e in entries]
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # Private to its owner (0600, whatever the umask): the device config in it may hold an MQTT
+    # password. O_EXCL: never write through a file or link someone else left at that name.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        os.fchmod(fd, 0o600)
         with (
-            tmp.open("wb") as raw,
+            os.fdopen(fd, "wb") as raw,
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
         ):

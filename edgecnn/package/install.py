@@ -37,6 +37,7 @@ Releases already installed (``edgecnn deploy`` uses these; any bundle's installe
     sudo python3 install.py --no-switch                  # build and check only (1. and 2.)
     sudo python3 install.py --switch-to VERSION          # then 3. and 4.; rollback: previous
     sudo python3 install.py --switch-to previous         # rollback: link, config and unit
+    sudo python3 install.py --switch-to V --previous P   # and previous -> P ('' removes it)
     sudo python3 install.py --prune --keep 3             # keep 3 releases (never current, previous)
 """
 
@@ -56,6 +57,7 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -71,6 +73,8 @@ COMPLETE_MARK = ".installed"
 PREVIOUS = "previous"
 SERVICE_USER = "edgecnn"
 DEFAULT_PREFIX = Path("/opt/edgecnn")
+#: A new venv's own files (pip, the interpreter links) besides the wheels' packages.
+VENV_BASE_BYTES = 20_000_000
 
 
 class BundleError(Exception):
@@ -415,7 +419,7 @@ class Installer:
         if dest.exists():
             current = sha256_file(dest)
             if current == new_hash:
-                record.write_text(new_hash + "\n")
+                _write_private(record, new_hash + "\n")
                 return "unchanged"
             ours = record.read_text().strip() if record.exists() else None
             if current != ours:  # edited here since we installed it (or not ours at all)
@@ -430,7 +434,7 @@ class Installer:
                     n += 1
                 self._write_config(backup, dest.read_bytes())
         self._write_config(dest, new)
-        record.write_text(new_hash + "\n")
+        _write_private(record, new_hash + "\n")
         return "installed"
 
     def _write_config(self, dest: Path, data: bytes) -> None:
@@ -468,6 +472,19 @@ class Installer:
         if before is not None and before != self.version:
             _replace_link(self.prefix, PREVIOUS, before)
         _replace_link(self.prefix, "current", self.version)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` atomically, readable by root only (0600): the config's sha256 would let
+    anyone who can read it check a guess of the MQTT password offline."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def _replace_link(prefix: Path, name: str, version: str) -> None:
@@ -555,6 +572,42 @@ def verify_site_packages(site: Path, requirements: str) -> int:
     return checked
 
 
+def release_space_needed(bundle: Path) -> int:
+    """About the bytes a new release of the unpacked ``bundle`` takes: its file copies, every
+    wheel's files unpacked, byte code for their ``.py`` files (counted twice their size) and the
+    venv's own pip. For the tiny detector's x86_64 bundle: 363 MB estimated, 352 MB used."""
+    total = VENV_BASE_BYTES
+    for rel in (MODEL, MANIFEST, REQUIREMENTS, CONFIG, UNIT):
+        total += (bundle / rel).stat().st_size
+    for wheel in sorted((bundle / WHEELS).glob("*.whl")):
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                for info in archive.infolist():
+                    total += info.file_size * (3 if info.filename.endswith(".py") else 1)
+        except (OSError, zipfile.BadZipFile):
+            total += wheel.stat().st_size  # pip will say what is wrong with it
+    return total
+
+
+def check_free_space(prefix: Path, needed: int) -> None:
+    """Refuse to start a release that does not fit (a full disk half-way through pip leaves a
+    board short of space for everything else).
+
+    Raises:
+        BundleError: one line naming the free and the needed space.
+    """
+    where = prefix
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    stats = os.statvfs(where)
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed:
+        raise BundleError(
+            f"not enough space in {prefix}: {free / 1e6:.0f} MB free, the new release needs about "
+            f"{needed / 1e6:.0f} MB (free some, or remove old releases: install.py --prune --keep 1)"
+        )
+
+
 @contextlib.contextmanager
 def _locked(prefix: Path) -> Iterator[None]:
     """Hold the prefix's install lock: one installer, switch or prune at a time."""
@@ -615,18 +668,45 @@ def prune_releases(
         return _prune(prefix, keep, log)
 
 
-def _activate(job: Installer, replace_config: bool, enable: bool, start: bool, keep: int | None) -> tuple:
-    """Make ``job.release`` the running one: config, unit, the ``current`` link, the service, then
-    pruning. Call with the lock held. Returns the config's state and the pruned versions."""
+def _activate(
+    job: Installer,
+    replace_config: bool,
+    enable: bool,
+    start: bool,
+    keep: int | None,
+    previous: str | None = None,
+) -> tuple:
+    """Make ``job.release`` the running one: config, unit, the ``current`` link (and ``previous``,
+    see :func:`set_previous`), the service, then pruning. Call with the lock held. Returns the
+    config's state and the pruned versions."""
     config = job.install_config(replace_config)
     job.log(f"config {job.etc / 'device.yaml'}: {config}")
     if job.systemd:
         job.install_unit()
     job.switch_current()
     job.log(f"{job.prefix / 'current'} -> releases/{job.release.name}")
+    if previous is not None:
+        set_previous(job.prefix, previous, job.log)
     _systemctl(job, enable, start)
     removed = _prune(job.prefix, keep, job.log) if keep else []
     return config, removed
+
+
+def set_previous(prefix: Path, version: str, log: Callable[[str], object] = print) -> str | None:
+    """Point ``prefix/previous`` at ``version`` (a rollback restores the link the deploy found, so
+    that it names the last good release, not the one that just failed); remove the link when
+    ``version`` is empty, is the current release or is not a complete release. Call with the
+    lock held. Returns the version it names afterwards."""
+    release = prefix / "releases" / version
+    usable = bool(version) and "/" not in version and version not in (".", "..")
+    if usable and version != link_target(prefix, "current") and (release / COMPLETE_MARK).is_file():
+        _replace_link(prefix, PREVIOUS, version)
+        log(f"{prefix / PREVIOUS} -> releases/{version}")
+        return version
+    with contextlib.suppress(FileNotFoundError):
+        (prefix / PREVIOUS).unlink()
+    log(f"{prefix / PREVIOUS} removed" + (f" ({version} is not a complete release)" if version else ""))
+    return None
 
 
 def _systemctl(job: Installer, enable: bool, start: bool) -> None:
@@ -648,10 +728,15 @@ def switch_release(
     start: bool = False,
     replace_config: bool = False,
     keep: int | None = None,
+    previous: str | None = None,
     log: Callable[[str], object] = print,
 ) -> dict:
     """Make an installed, complete release current again (a rollback): its config (by the same
     rules as an install) and unit, then the ``current`` link. ``version`` may be ``previous``.
+
+    ``previous`` None: ``previous`` then names the release that was current before (so two
+    switches to ``previous`` toggle); a version: ``previous`` names it instead (``edgecnn
+    deploy``'s rollback restores the link it found, the last good release); '': no ``previous``.
 
     Returns:
         ``version``, ``release``, ``state`` (``switched``), ``config``, ``removed``.
@@ -673,7 +758,7 @@ def switch_release(
         job = Installer(
             release, read_manifest(release), prefix, etc, unit_dir, sys.executable, False, systemd, log
         )
-        config, removed = _activate(job, replace_config, enable, start, keep)
+        config, removed = _activate(job, replace_config, enable, start, keep, previous)
     return {
         "version": version,
         "release": str(release),
@@ -729,6 +814,7 @@ def install(
     with _locked(prefix):
         state = job.release_state(force)
         if state == "new":
+            check_free_space(prefix, release_space_needed(bundle))
             job.build_release()
         else:
             log(f"release {job.release} is already this bundle")
@@ -786,6 +872,12 @@ def main(argv: list | None = None) -> int:
         "for the release current pointed at before",
     )
     parser.add_argument(
+        "--previous",
+        metavar="VERSION",
+        help="with --switch-to: point the previous link at VERSION instead of the release that was "
+        "current ('' removes it); a rollback names the last good release this way",
+    )
+    parser.add_argument(
         "--keep",
         type=int,
         metavar="N",
@@ -797,6 +889,8 @@ def main(argv: list | None = None) -> int:
         parser.error("--keep must be at least 1")
     if args.prune and args.keep is None:
         parser.error("--prune needs --keep N")
+    if args.previous is not None and not args.switch_to:
+        parser.error("--previous needs --switch-to VERSION")
     try:
         if args.list:
             print(json.dumps(list_releases(args.prefix), indent=2))
@@ -816,6 +910,7 @@ def main(argv: list | None = None) -> int:
                 start=args.start,
                 replace_config=args.replace_config,
                 keep=args.keep,
+                previous=args.previous,
             )
             print("install.py: " + json.dumps(summary, sort_keys=True))
             return 0

@@ -4,7 +4,9 @@ The root filesystem (arm64 Debian Bookworm, run by qemu-user-static, booted by
 systemd-nspawn) is cached outside the repository by ``deploy/testbed/build.sh``; on a machine
 without it the first session builds it (several minutes, see docs/packaging.md). Needs root
 and the tools ``scripts/ensure-tools.sh`` installs: a missing one fails under CI and skips
-elsewhere. The board's sshd listens on 127.0.0.2, port ``$EDGECNN_TESTBED_PORT`` (default 2422).
+elsewhere. The board's sshd listens on ``$EDGECNN_TESTBED_ADDR`` (default 127.0.0.2), port
+``$EDGECNN_TESTBED_PORT`` (default 2422); ``$EDGECNN_TESTBED_NAME`` names its instance (default
+pytest-package), so that two people's sessions on one machine can keep apart.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from board import Board, build, root_stamp  # noqa: E402
 from edgecnn.package.bundle import BundleResult, package_model  # noqa: E402
 from edgecnn.package.wheelhouse import Target  # noqa: E402
 
-BOARD_NAME = "pytest-package"
+BOARD_NAME = os.environ.get("EDGECNN_TESTBED_NAME", "pytest-package")
+BOARD_ADDR = os.environ.get("EDGECNN_TESTBED_ADDR", "127.0.0.2")
 BOARD_PORT = int(os.environ.get("EDGECNN_TESTBED_PORT", "2422"))
 
 
@@ -79,7 +82,7 @@ def testbed(measurements: dict[str, Any]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def pi(testbed: dict[str, str], measurements: dict[str, Any]) -> Board:
     """A fresh instance of the emulated board, booted (systemd and sshd up); thrown away after."""
-    board = Board(name=BOARD_NAME, port=BOARD_PORT, fresh=True)
+    board = Board(name=BOARD_NAME, addr=BOARD_ADDR, port=BOARD_PORT, fresh=True)
     measurements["boot_seconds"] = round(board.boot(), 1)
     yield board
     board.stop(discard=True)

@@ -15,6 +15,7 @@ board's view of the instance's share directory).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,7 +33,12 @@ from edgecnn.package.wheelhouse import Target
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf, pytest.mark.board]
 
-SECOND_ADDR, SECOND_PORT = "127.0.0.3", 2423
+# The second board (``$EDGECNN_TESTBED_NAME2``, ``_ADDR2``, ``_PORT2``) and an address where
+# nothing listens (``$EDGECNN_TESTBED_UNREACHABLE``).
+SECOND_NAME = os.environ.get("EDGECNN_TESTBED_NAME2", "pytest-deploy2")
+SECOND_ADDR = os.environ.get("EDGECNN_TESTBED_ADDR2", "127.0.0.3")
+SECOND_PORT = int(os.environ.get("EDGECNN_TESTBED_PORT2", "2423"))
+UNREACHABLE = os.environ.get("EDGECNN_TESTBED_UNREACHABLE", "pi@127.0.0.9:2499")
 HEALTH_TIMEOUT = "300"  # generous: the emulated board shares 2 cores with other jobs
 STAGE = "/home/pi/.cache/edgecnn-deploy"
 
@@ -83,7 +89,7 @@ def releases(
 @pytest.fixture(scope="module")
 def pi2(testbed: dict[str, str], measurements: dict) -> Board:
     """A second, fresh board on another address and port; thrown away after this module."""
-    board = Board(name="pytest-deploy2", addr=SECOND_ADDR, port=SECOND_PORT, fresh=True)
+    board = Board(name=SECOND_NAME, addr=SECOND_ADDR, port=SECOND_PORT, fresh=True)
     measurements["second_board_boot_seconds"] = round(board.boot(), 1)
     yield board
     board.stop(discard=True)
@@ -129,7 +135,7 @@ def test_unknown_or_changed_host_key_is_refused_before_any_upload(
     pi: Board, releases: dict[str, BundleResult], known_hosts: Path, tmp_path: Path
 ) -> None:
     bundle = releases["first"]
-    unreachable = "pi@127.0.0.9:2499"
+    unreachable = UNREACHABLE
     code, summary, stderr, _ = _deploy(
         bundle, _spec(pi), unreachable, "--known-hosts", str(known_hosts), key=pi.key
     )
@@ -202,6 +208,16 @@ def test_second_release_replaces_it_and_old_releases_are_pruned(
     assert pi.run(f"ls {STAGE}").stdout.split() == [f"{summary['bundle']['sha256']}.tar.gz"]
     measurements["deploy_second_release"] = {"wall_seconds": round(seconds, 1), "steps": result["seconds"]}
 
+    # The same bundle again, the service healthy: nothing is done, the service not restarted.
+    invocation = "systemctl show -p InvocationID --value edgecnn-detect"
+    before = pi.run(invocation).stdout.strip()
+    code, summary, stderr, seconds = _deploy(second, *args, key=pi.key)
+    result = summary["boards"][0]
+    assert code == 0 and result["outcome"] == "already running", stderr
+    assert result["reason"] == f"already running {_version(second)}" and result["step"] is None
+    assert pi.run(invocation).stdout.strip() == before
+    measurements["deploy_already_running_seconds"] = round(seconds, 1)
+
 
 def test_release_that_cannot_start_is_rolled_back(
     pi: Board, releases: dict[str, BundleResult], known_hosts: Path, measurements: dict
@@ -225,7 +241,12 @@ def test_release_that_cannot_start_is_rolled_back(
         and f"rolled back to {_version(second)}" in result["reason"]
     )
     assert any("missing.avi" in line for line in result["journal"])
+    assert result["step"] == "health"
     assert _current(pi) == f"releases/{_version(second)}"
+    # previous names the last good release, as before the deploy, not the broken one
+    assert (
+        pi.run("readlink /opt/edgecnn/previous").stdout.strip() == f"releases/{_version(releases['first'])}"
+    )
     assert pi.run("systemctl is-active edgecnn-detect").stdout.strip() == "active"
     assert "deploy-second" in pi.run("cat /etc/edgecnn/device.yaml").stdout
     assert "rolled back" in stderr.splitlines()[-2]  # the summary table's line for the board

@@ -9,16 +9,20 @@ full disk, a failing prune) are checked in milliseconds.
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from edgecnn.deploy.bundle_info import BundleInfo
 from edgecnn.deploy.hosts import Host
-from edgecnn.deploy.remote import BoardDeploy, DeployOptions
-from edgecnn.deploy.ssh import Completed, SshError
+from edgecnn.deploy.remote import LOCK, BoardDeploy, BoardResult, DeployOptions, lock_script
+from edgecnn.deploy.ssh import Completed, InterruptError, Ssh, SshError, SshOptions
 
 VERSION, OLD, OLDER = "0.1.0-new", "0.1.0-old", "0.1.0-older"
-SHA = "ab" * 32
+SHA, MANIFEST_SHA = "ab" * 32, "cd" * 32
 Answer = Completed | Callable[[str], Completed]
 
 
@@ -52,12 +56,26 @@ def healthy_runs() -> Callable[[str], Completed]:
 FAILED = ok(show("failed", "failed", inv="bad", result="exit-code"))
 
 
+def failed_then_healthy() -> Callable[[str], Completed]:
+    """The new release's service fails; the one rolled back to runs healthy."""
+    healthy = healthy_runs()
+    calls = {"n": 0}
+
+    def answer(command: str) -> Completed:
+        calls["n"] += 1
+        return FAILED if calls["n"] == 1 else healthy(command)
+
+    return answer
+
+
 class ScriptedBoard:
     """Answers remote commands like :meth:`Ssh.run` would; records every command."""
 
     def __init__(self, rules: list[tuple[str, Answer]]) -> None:
         self.rules = rules
         self.commands: list[str] = []
+        self.cancel = threading.Event()
+        self.held: list[subprocess.Popen[bytes]] = []
 
     def run(
         self, command: str, *, stdin: object = None, timeout: float | None = None, check: bool = True
@@ -68,17 +86,36 @@ class ScriptedBoard:
             if key in command:
                 done = answer(command) if callable(answer) else answer
                 break
+        if self.cancel.is_set():  # Ctrl-C while the command ran: Ssh.run says so
+            raise InterruptError("pi@board: interrupted")
         if done.returncode == 255:
             raise SshError("pi@board: ssh failed: exit code 255")
         if check and done.returncode != 0:
             raise SshError(f"pi@board: command failed: {done.stderr}")
         return done
 
+    def hold(self, command: str, ready: str) -> subprocess.Popen[bytes] | Completed:
+        """The deploy lock: granted (a local process standing in for the one holding it) unless a
+        rule answers the command."""
+        self.commands.append(command)
+        for key, answer in self.rules:
+            if key in command:
+                return answer(command) if callable(answer) else answer
+        proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        self.held.append(proc)
+        return proc
+
+    def release(self, proc: subprocess.Popen[bytes]) -> None:
+        self.commands.append("release lock")
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
     def sent(self, text: str) -> list[str]:
         return [c for c in self.commands if text in c]
 
 
-def probe(current: str = OLD, previous: str = OLDER, have: str = "") -> Completed:
+def probe(current: str = OLD, previous: str = OLDER, have: str = "", extra: str = "") -> Completed:
     lines = [
         "home=/home/pi",
         "machine=aarch64",
@@ -88,7 +125,7 @@ def probe(current: str = OLD, previous: str = OLDER, have: str = "") -> Complete
         "python3=yes",
         "sudo=yes",
     ]
-    return ok("\n".join(lines + ([f"have={have}"] if have else [])) + "\n")
+    return ok("\n".join(lines + ([f"have={have}"] if have else [])) + "\n" + extra)
 
 
 def summary(state: str = "installed") -> Completed:
@@ -96,12 +133,15 @@ def summary(state: str = "installed") -> Completed:
 
 
 def run_deploy(
-    tmp_path: Path, rules: list[tuple[str, Answer]], **options: object
-) -> tuple[ScriptedBoard, object]:
+    tmp_path: Path, rules: list[tuple[str, Answer]], board: ScriptedBoard | None = None, **options: object
+) -> tuple[ScriptedBoard, BoardResult]:
     archive = tmp_path / "b.tar.gz"
     archive.write_bytes(b"x" * 1000)  # the size the checks see is the tiny detector's
-    bundle = BundleInfo(archive, SHA, 76_000_000, "tiny", VERSION, "tiny-top", "aarch64", 77_000_000)
-    board = ScriptedBoard(rules)
+    bundle = BundleInfo(
+        archive, SHA, 76_000_000, "tiny", VERSION, "tiny-top", "aarch64", 77_000_000, MANIFEST_SHA
+    )
+    board = board or ScriptedBoard(rules)
+    board.rules = rules
     job = BoardDeploy(Host("board", "pi"), bundle, DeployOptions(poll_interval=0, **options), lambda _: None)
     job.ssh = board  # type: ignore[assignment]
     return board, job.run()
@@ -156,8 +196,9 @@ def test_deploy_cut_off_while_installing_switches_nothing_and_cleans_up(tmp_path
     board, result = run_deploy(tmp_path, rules)
     assert result.outcome == "failed" and result.current == OLD
     assert not board.sent("--switch-to") and not board.sent("systemctl restart")
-    assert board.commands[-1].startswith("find /home/pi/.cache/edgecnn-deploy -mindepth 1")
-    assert f"! -name {SHA}.tar.gz" in board.commands[-1]
+    assert board.commands[-2].startswith("find /home/pi/.cache/edgecnn-deploy -mindepth 1")
+    assert f"! -name {SHA}.tar.gz" in board.commands[-2]
+    assert board.commands[-1] == "release lock"
 
 
 def test_installer_without_no_switch_is_run_the_old_way(tmp_path: Path) -> None:
@@ -208,5 +249,156 @@ def test_failed_upload_names_the_upload_and_leaves_no_part_file(tmp_path: Path) 
     rules.insert(0, ("cat >", Completed(1, "", "cat: write error: No space left on device\n")))
     board, result = run_deploy(tmp_path, rules)
     assert result.reason == "the upload failed: cat: write error: No space left on device"
-    assert board.commands[-1].startswith("find /home/pi/.cache/edgecnn-deploy -mindepth 1")
+    assert board.commands[-2].startswith("find /home/pi/.cache/edgecnn-deploy -mindepth 1")
     assert not board.sent("install.py")
+
+
+# -- rollback links, idempotence, the deploy lock, Ctrl-C, the failed step ----------------------
+
+
+def test_rollback_restores_previous_to_the_last_good_release(tmp_path: Path) -> None:
+    """current OLD, previous OLDER; the new release fails: back to OLD, and ``previous`` must name
+    OLDER again (not the broken release), or be removed when the board already ran the new one."""
+    board, result = run_deploy(tmp_path, common(probe(), failed_then_healthy()))
+    assert result.outcome == "rolled back" and result.step == "health"
+    assert board.sent(f"--switch-to {OLD} --enable --previous {OLDER}"), board.commands
+    board, result = run_deploy(tmp_path, common(probe(current=VERSION, previous=OLD), failed_then_healthy()))
+    assert board.sent(f"--switch-to {OLD} --enable --previous ''"), board.commands
+
+
+def test_rollback_with_an_installer_without_previous_still_switches(tmp_path: Path) -> None:
+    rules = common(probe(), failed_then_healthy())
+    refused = Completed(2, "", "install.py: error: unrecognized arguments: --previous 0.1.0-older\n")
+    rules.insert(0, ("--previous", refused))
+    board, result = run_deploy(tmp_path, rules)
+    assert result.outcome == "rolled back", result.reason
+    assert len([c for c in board.commands if c.endswith(f"--switch-to {OLD} --enable")]) == 1
+
+
+RUNNING = show("active", "running", inv="run7", watchdog=99, status="running: 2.0 fps, 31 frames")
+
+
+def test_redeploying_the_running_bundle_does_nothing_unless_forced(tmp_path: Path) -> None:
+    running = probe(current=VERSION, previous=OLD, extra=f"installed={MANIFEST_SHA}\n" + RUNNING)
+    board, result = run_deploy(tmp_path, common(running, healthy_runs()))
+    assert (result.outcome, result.ok, result.reason) == (
+        "already running",
+        True,
+        f"already running {VERSION}",
+    )
+    assert result.status == "running: 2.0 fps, 31 frames" and result.step is None
+    changing = ("cat >", "install.py", "systemctl restart", "mkdir -p /home", "find ")
+    assert not [c for c in board.commands if any(word in c for word in changing)], board.commands
+
+    board, result = run_deploy(tmp_path, common(running, healthy_runs()), force=True)
+    assert result.outcome == "deployed" and board.sent("systemctl restart")
+    # Same version, other bytes (another manifest digest), or not healthy: deployed again.
+    other = probe(current=VERSION, previous=OLD, extra=f"installed={'ef' * 32}\n" + RUNNING)
+    board, result = run_deploy(tmp_path, common(other, healthy_runs()))
+    assert result.outcome == "deployed" and board.sent("systemctl restart")
+    stuck = RUNNING.replace("running: 2.0 fps, 31 frames", "camera offline: retrying")
+    sick = probe(current=VERSION, previous=OLD, extra=f"installed={MANIFEST_SHA}\n" + stuck)
+    board, result = run_deploy(tmp_path, common(sick, healthy_runs()))
+    assert result.outcome == "deployed" and board.sent("systemctl restart")
+
+
+def test_failed_step_is_named(tmp_path: Path) -> None:
+    cases = [
+        (("cat >", Completed(1, "", "cat: write error\n")), "upload"),
+        (("--no-switch", Completed(1, "", "install.py: error: wheels/x.whl: sha256 mismatch\n")), "install"),
+        (
+            (f"--switch-to {VERSION}", Completed(1, "", "install.py: error: systemctl enable failed\n")),
+            "switch",
+        ),
+        (("-p InvocationID --value", Completed(255, "", "")), "health"),
+    ]
+    for rule, step in cases:
+        rules = common(probe(), healthy_runs())
+        rules.insert(0, rule)
+        _, result = run_deploy(tmp_path, rules)
+        assert (result.outcome, result.step) == ("failed", step), (step, result.reason)
+        assert result.to_dict()["step"] == step
+    _, result = run_deploy(tmp_path, common(probe(), healthy_runs()))
+    assert result.outcome == "deployed" and result.to_dict()["step"] is None
+    rules = common(probe(), FAILED)
+    rules.insert(0, ("--switch-to 0.1.0-old", Completed(1, "", "install.py: error: disk full\n")))
+    _, result = run_deploy(tmp_path, rules)
+    assert (result.outcome, result.step) == ("failed", "rollback"), result.reason
+
+
+class LocalSsh(Ssh):
+    """The real :class:`Ssh` start/hold/release code, running the "board's" command here with sh
+    (root runs the tests, as sudo would on the board) and the lock file in a temporary folder."""
+
+    def __init__(self, lock: Path) -> None:
+        super().__init__(Host("board", "pi"), SshOptions())
+        self.lock_file = lock
+
+    def argv(self, command: str) -> list[str]:
+        return ["sh", "-c", command.replace("sudo -n ", "", 1).replace(LOCK, str(self.lock_file))]
+
+
+class LockingBoard(ScriptedBoard):
+    """A scripted board whose deploy lock is a real flock, held by a real process."""
+
+    def __init__(self, lock: Path) -> None:
+        super().__init__([])
+        self.local = LocalSsh(lock)
+
+    def hold(self, command: str, ready: str) -> subprocess.Popen[bytes] | Completed:
+        self.commands.append(command)
+        return self.local.hold(command, ready)
+
+    def release(self, proc: subprocess.Popen[bytes]) -> None:
+        self.commands.append("release lock")
+        self.local.release(proc)
+
+
+def test_a_second_deploy_to_a_busy_board_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Two operators, one board: while one deploy holds the board's lock, a second one changes
+    nothing (not even the staging directory) and says who holds it; afterwards it goes ahead."""
+    lock = tmp_path / "deploy.lock"
+    first = LockingBoard(lock)
+    proc = first.hold(
+        f"sudo -n sh -c {shlex.quote(lock_script(LOCK))} x 'alice on ws1, deploying 0.1.0-a'", "locked"
+    )
+    assert isinstance(proc, subprocess.Popen)
+    board, result = run_deploy(tmp_path, common(probe(), healthy_runs()), board=LockingBoard(lock))
+    assert (result.outcome, result.step) == ("failed", "lock")
+    assert re.fullmatch(
+        r"another deploy to this board is running \(alice on ws1, deploying 0\.1\.0-a, since "
+        r"\d\d:\d\d:\d\dZ\); wait for it to finish and deploy again",
+        result.reason,
+    ), result.reason
+    assert len(board.commands) == 2 and "release lock" not in board.commands  # probe, lock: nothing else
+    first.release(proc)
+    board, result = run_deploy(tmp_path, common(probe(), healthy_runs()), board=LockingBoard(lock))
+    assert result.outcome == "deployed", result.reason
+    assert board.commands[-1] == "release lock" and "deploying 0.1.0-new" in lock.read_text()
+
+
+def test_ctrl_c_after_the_switch_is_reported_as_interrupted(tmp_path: Path) -> None:
+    board = ScriptedBoard([])
+
+    def ctrl_c(_: str) -> Completed:
+        board.cancel.set()  # what the fleet does on Ctrl-C, while this command runs
+        return Completed(255, "", "")
+
+    rules = common(probe(), ctrl_c)
+    _, result = run_deploy(tmp_path, rules, board=board)
+    assert (result.outcome, result.step, result.current) == ("interrupted", "health", VERSION)
+    assert result.reason == (
+        f"interrupted during the health step, after the switch to {VERSION}: the board now runs "
+        f"{VERSION}, unchecked; deploy again to check it"
+    )
+    # Ctrl-C: no more commands (the lock's holder is ended)
+    assert board.commands[-2].startswith("systemctl show") and board.commands[-1] == "release lock"
+    board = ScriptedBoard([])
+    rules = common(probe(), healthy_runs())
+    rules.insert(0, ("--no-switch", ctrl_c))
+    _, result = run_deploy(tmp_path, rules, board=board)
+    assert (result.outcome, result.step) == ("left as it was", "install")
+    assert (
+        result.reason
+        == f"interrupted during the install step, before anything was switched; {OLD} still runs"
+    )
