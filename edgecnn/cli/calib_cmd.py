@@ -15,7 +15,7 @@ calib_app = typer.Typer(help="Build calibration sets for int8 quantisation.", no
 @calib_app.command("build")
 def build(
     data: Annotated[
-        Path, typer.Option("--data", exists=True, dir_okay=False, help="The dataset's data.yaml.")
+        Path, typer.Option("--data", exists=True, help="The dataset's data.yaml.")
     ],
     out: Annotated[Path, typer.Option("--out", help="The new set's folder, e.g. calibration/NAME.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Images to choose from the train split.")] = 200,
@@ -28,7 +28,10 @@ def build(
 
     Refuses fewer than 50 images unless --force; warns below 100 (TensorFlow recommends 100-500).
     """
+    from edgecnn.data.locate import require_data_yaml
     from edgecnn.outputs import check_output
+
+    require_data_yaml(data)
     from edgecnn.quantize.calibration import build_calibration_set
 
     check_output(out, "--out", "dir", (data,))

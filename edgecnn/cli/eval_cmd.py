@@ -25,7 +25,7 @@ def eval_command(
         ),
     ] = None,
     data: Annotated[
-        Path, typer.Option("--data", exists=True, dir_okay=False, help="The data.yaml file.")
+        Path, typer.Option("--data", exists=True, help="The data.yaml file.")
     ] = ...,
     predictions: Annotated[
         Path | None,
@@ -60,6 +60,9 @@ def eval_command(
     spec_settings: dict[str, Any] | None = None,
 ) -> None:
     """Score a model or a predictions file against a split: COCO mAP (detect) or accuracy (classify)."""
+    from edgecnn.data.locate import require_data_yaml
+
+    require_data_yaml(data)
     if model is None and predictions is None:
         raise UserError("pass a MODEL file (.keras or .tflite) or --predictions FILE")
     if model is not None and predictions is not None:
@@ -116,14 +119,15 @@ def _evaluate_model(
 ) -> tuple[dict[str, Any], Any]:
     from edgecnn.cli._progress import progress_bar
     from edgecnn.data import load_split
-    from edgecnn.evaluation.evaluator import check_split_fits, evaluate
+    from edgecnn.evaluation.evaluator import evaluate
     from edgecnn.evaluation.predictor import load_predictor
 
     gt = load_split(data, split, skip_bad=skip_bad)
     predictor = load_predictor(model, batch_size=batch, spec_settings=spec_settings)
-    check_split_fits(gt, predictor.spec, str(data))  # names data.yaml; evaluate() cannot
-    with progress_bar(f"eval {model.name}", len(gt)) as update:
-        result = evaluate(predictor, gt, conf=conf, iou=iou, max_det=max_dets, progress=update)
+    with progress_bar(f"eval {model.name}", len(gt)) as update:  # the split is checked first, naming data
+        result = evaluate(
+            predictor, gt, conf=conf, iou=iou, max_det=max_dets, progress=update, source=str(data)
+        )
     if save_results is not None:
         save_results.write_text(json.dumps(result.results))
     return result.report, result.metrics

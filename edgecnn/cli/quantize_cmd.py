@@ -43,7 +43,7 @@ def quantize(
     ] = None,
     data: Annotated[
         Path | None,
-        typer.Option("--data", exists=True, dir_okay=False, help="data.yaml: report float vs quantised."),
+        typer.Option("--data", exists=True, help="data.yaml: report float vs quantised."),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="Split the report measures on.")] = "val",
     max_drop: Annotated[
@@ -55,13 +55,24 @@ def quantize(
     report: Annotated[
         Path | None, typer.Option("--report", help="Report folder. Default: next to --out, OUT_report/.")
     ] = None,
+    allow_calib_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-calib-mismatch",
+            help="Use a --calib set built from data with other classes than the model's (deliberately).",
+        ),
+    ] = False,
 ) -> None:
     """Convert MODEL.keras to TFLite (full-integer int8 by default) with its spec embedded.
 
     int8 refuses any op left in float. With --data, writes report.json and report.md
     (metrics, agreement, output error, size, latency, worst layers); --max-drop gates on it.
     """
+    from edgecnn.data.locate import require_data_yaml
     from edgecnn.quantize.report import summary_lines
+
+    if data is not None:
+        require_data_yaml(data)
     from edgecnn.quantize.workflow import run_quantize
 
     outcome = run_quantize(
@@ -75,6 +86,7 @@ def quantize(
         max_drop=max_drop,
         report_dir=report,
         progress=progress_bar,
+        allow_calib_mismatch=allow_calib_mismatch,
     )
     result = outcome.result
     typer.echo(

@@ -59,7 +59,7 @@ def train_command(
     data: Annotated[
         Path | None,
         typer.Option(
-            "--data", exists=True, dir_okay=False, help="The data.yaml file (not needed with --resume)."
+            "--data", exists=True, help="The data.yaml file (not needed with --resume)."
         ),
     ] = None,
     model: Annotated[
@@ -75,7 +75,9 @@ def train_command(
     width: Annotated[
         float | None, typer.Option(min=0.01, help="Width multiplier (default: the model's).")
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train.")] = 100,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Epochs to train; with --resume, train the run on to this many.")
+    ] = 100,
     batch: Annotated[int, typer.Option(min=1, help="Images per step.")] = 16,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/train"),
     seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and augmentation.")] = 0,
@@ -116,8 +118,11 @@ def train_command(
 ) -> None:
     """Train a model on a dataset; writes model.keras, spec.json, metrics.json and curves to --out."""
     from edgecnn.data.augment import AugmentConfig
+    from edgecnn.data.locate import require_data_yaml
     from edgecnn.train.config import TrainConfig
 
+    if data is not None:
+        require_data_yaml(data)
     if data is None and not resume:
         raise UserError("pass --data DATA_YAML (or --resume to continue the run in --out)")
     if resume:
@@ -145,6 +150,8 @@ def train_command(
         "label_smoothing": label_smoothing,
         "skip_bad": skip_bad,
     }
+    if resume and not _given(ctx, "epochs"):
+        del fields["epochs"]  # the run trains to its own epochs (given: it trains on to them)
     try:
         if aug:
             fields["augment_config"] = AugmentConfig(**_augment_overrides(aug))
@@ -170,8 +177,9 @@ def train_command(
     )
 
 
-#: Flags that may come with --resume: they say where the run is and how to report, not how it trains.
-RESUME_FLAGS = {"out", "resume", "as_json", "workers"}
+#: Flags that may come with --resume: where the run is, how to report, and how far to train
+#: (``--epochs`` beyond the run's continues it there).
+RESUME_FLAGS = {"out", "resume", "as_json", "workers", "epochs"}
 
 
 def _refuse_settings_on_resume(ctx: typer.Context, out: Path) -> None:
@@ -180,8 +188,7 @@ def _refuse_settings_on_resume(ctx: typer.Context, out: Path) -> None:
     given = [
         param.opts[0]
         for param in ctx.command.params
-        if param.name not in RESUME_FLAGS
-        and getattr(ctx.get_parameter_source(param.name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")
+        if param.name not in RESUME_FLAGS and param.name is not None and _given(ctx, param.name)
     ]
     if given:
         raise UserError(
@@ -189,3 +196,7 @@ def _refuse_settings_on_resume(ctx: typer.Context, out: Path) -> None:
             f"({out / 'train_config.json'}); drop {'them' if len(given) > 1 else 'it'}, or start a new run"
         )
 
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set the parameter ``name`` (on the command line or in the environment)."""
+    return getattr(ctx.get_parameter_source(name), "name", "") in ("COMMANDLINE", "ENVIRONMENT")

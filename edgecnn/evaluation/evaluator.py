@@ -136,6 +136,7 @@ def predict_results(
     max_det: int = EVAL_MAX_DET,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    source: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``predictor`` on every image of ``split`` and return COCO-style results.
 
@@ -148,6 +149,8 @@ def predict_results(
         max_det: detections kept per image after NMS.
         batch_size: images per predictor call; None uses ``predictor.batch_size``.
         progress: called with the number of images done after each batch.
+        source: the data.yaml the split came from, named in the error when the split does not
+            fit the model (:func:`check_split_fits`, called once, before the first image).
 
     Returns:
         Detection: ``[{image_id, category_id, bbox: [x, y, w, h], score}]`` in the images'
@@ -158,7 +161,7 @@ def predict_results(
     """
     spec = spec or predictor.spec
     # The split's category id of each model class (the same class by name when they can be).
-    categories = [split.category_ids[k] for k in check_split_fits(split, spec)]
+    categories = [split.category_ids[k] for k in check_split_fits(split, spec, source)]
     size = batch_size or predictor.batch_size or 1
     results: list[dict[str, Any]] = []
     done = 0
@@ -256,13 +259,14 @@ def evaluate(
     max_det: int = EVAL_MAX_DET,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    source: str | None = None,
 ) -> Evaluation:
     """:func:`predict_results` then :func:`score_results`; returns report, results and metrics.
 
     COCO scoring keeps ``max_det`` detections per image and class, as NMS keeps ``max_det``
-    per image.
+    per image. ``source`` (the data.yaml) is named when the split does not fit the model.
     """
-    results = predict_results(predictor, split, spec, conf, iou, max_det, batch_size, progress)
+    results = predict_results(predictor, split, spec, conf, iou, max_det, batch_size, progress, source)
     report, metrics = score_results(results, split, max_dets=max_det)
     return Evaluation(report, results, metrics)
 

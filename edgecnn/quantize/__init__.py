@@ -20,7 +20,9 @@ from __future__ import annotations
 from edgecnn._lazy import lazy_exports
 
 _EXPORTS = {
+    "CalibrationRecord": "edgecnn.quantize.calibration",
     "CalibrationSet": "edgecnn.quantize.calibration",
+    "check_calibration_fits": "edgecnn.quantize.calibration",
     "build_calibration_set": "edgecnn.quantize.calibration",
     "load_calibration_set": "edgecnn.quantize.calibration",
     "representative_dataset": "edgecnn.quantize.calibration",

@@ -4,9 +4,10 @@ A calibration set is a folder, built once by :func:`build_calibration_set` (``ed
 build``) and used by every later quantisation::
 
     calibration/NAME/
-      README.md       source data.yaml, split, seed, count, class coverage table
-      manifest.txt    "<sha256>  images/<file>" per image (``sha256sum -c manifest.txt`` checks it)
-      images/         copies of the chosen train images, byte for byte
+      README.md         source data.yaml, split, seed, count, class coverage table
+      calibration.json  the same for programs: task, class names, image sizes, source
+      manifest.txt      "<sha256>  images/<file>" per image (``sha256sum -c manifest.txt`` checks it)
+      images/           copies of the chosen train images, byte for byte
 
 The images come from the **train** split (the float-vs-int8 report measures on val), chosen
 class-balanced: for classification each class in turn contributes an image; for detection
@@ -17,7 +18,9 @@ are refused unless forced; fewer than :data:`RECOMMENDED_IMAGES` give a warning 
 post-training quantisation guide recommends about 100-500).
 
 When a set is used, :func:`load_calibration_set` checks every image against the manifest,
-and :func:`representative_dataset` turns each image into the model's input tensor with
+:func:`check_calibration_fits` refuses a set whose ``calibration.json`` names other classes
+(or another task) than the model (a set built from another dataset), and
+:func:`representative_dataset` turns each image into the model's input tensor with
 :func:`edgecnn.runtime.preprocessing.preprocess` itself, from the model's spec (letterbox,
 normalisation, colour order), exactly as a camera frame on the board.
 
@@ -27,6 +30,7 @@ Pure numpy and OpenCV: nothing here imports TensorFlow.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import shutil
@@ -41,7 +45,7 @@ from edgecnn.data.pipeline import read_image
 from edgecnn.errors import UserError
 from edgecnn.inputs import read_text_input
 from edgecnn.runtime.preprocessing import preprocess
-from edgecnn.runtime.spec import InputSpec
+from edgecnn.runtime.spec import InputSpec, ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,11 @@ RECOMMENDED_IMAGES = 100
 MANIFEST = "manifest.txt"
 README = "README.md"
 IMAGES_DIR = "images"
+#: The set's machine-readable record of where it came from (:class:`CalibrationRecord`).
+RECORD = "calibration.json"
+RECORD_VERSION = 1
+#: The flag of ``edgecnn quantize`` that uses a set built for other classes anyway.
+MISMATCH_FLAG = "--allow-calib-mismatch"
 
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
@@ -71,6 +80,79 @@ class ClassCoverage:
 
 
 @dataclass(frozen=True)
+class CalibrationRecord:
+    """Where a calibration set came from: the contents of its ``calibration.json``.
+
+    Written by :func:`build_calibration_set`; sets built before it existed, or by hand, have
+    none. The images' sizes are recorded, not checked against a model: every image goes
+    through the model's own letterbox, so one set serves every input size.
+
+    Attributes:
+        task: ``detect`` or ``classify``.
+        names: the dataset's class names, in its order.
+        source: the data.yaml the set was built from (absolute).
+        split: the split the images came from.
+        seed: the seed of the choice.
+        images: how many images the set holds.
+        image_size: ``((min width, min height), (max width, max height))`` of the images, pixels.
+    """
+
+    task: str
+    names: tuple[str, ...]
+    source: str
+    split: str
+    seed: int
+    images: int
+    image_size: tuple[tuple[int, int], tuple[int, int]]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON document (``calibration.json``)."""
+        (w0, h0), (w1, h1) = self.image_size
+        return {
+            "version": RECORD_VERSION,
+            "task": self.task,
+            "names": list(self.names),
+            "source": self.source,
+            "split": self.split,
+            "seed": self.seed,
+            "images": self.images,
+            "image_size": {"min": [w0, h0], "max": [w1, h1]},
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> CalibrationRecord:
+        """Read a ``calibration.json``.
+
+        Raises:
+            UserError: unreadable, not JSON, or missing / mistyped keys, naming the file.
+        """
+        try:
+            doc = json.loads(read_text_input(path, "calibration record", max_bytes=16 << 20))
+            names = doc["names"]
+            size = doc["image_size"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise TypeError("names is not a list of strings")
+            return cls(
+                task=str(doc["task"]),
+                names=tuple(names),
+                source=str(doc["source"]),
+                split=str(doc["split"]),
+                seed=int(doc["seed"]),
+                images=int(doc["images"]),
+                image_size=(
+                    (int(size["min"][0]), int(size["min"][1])),
+                    (int(size["max"][0]), int(size["max"][1])),
+                ),
+            )
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            why = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else ""
+            raise UserError(
+                f"{path}: not a calibration record ({why or type(exc).__name__}); rebuild the set "
+                f"with `edgecnn calib build`, or delete the file to use the set unchecked"
+            ) from None
+
+
+@dataclass(frozen=True)
 class CalibrationSet:
     """A verified calibration set: its folder and its images in manifest order.
 
@@ -78,11 +160,14 @@ class CalibrationSet:
         root: the set's folder.
         images: absolute paths of the images, in manifest order.
         manifest_sha256: sha256 of ``manifest.txt``: names the exact data a model was calibrated on.
+        record: where the set came from (``calibration.json``); None for a set without one
+            (built by an older edgecnn, or by hand).
     """
 
     root: Path
     images: tuple[Path, ...]
     manifest_sha256: str
+    record: CalibrationRecord | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -265,8 +350,20 @@ def build_calibration_set(
         if progress is not None:
             progress(k + 1)
     (root / MANIFEST).write_text("".join(lines))
+    widths = [source.records[i].width for i in chosen]
+    heights = [source.records[i].height for i in chosen]
+    record = CalibrationRecord(
+        task=source.task,
+        names=tuple(source.names),
+        source=str(Path(data_yaml).resolve()),
+        split=split,
+        seed=seed,
+        images=len(paths),
+        image_size=((min(widths), min(heights)), (max(widths), max(heights))),
+    )
+    (root / RECORD).write_text(json.dumps(record.to_dict(), indent=2) + "\n")
     result = BuildResult(
-        calibration=CalibrationSet(root, tuple(paths), sha256_file(root / MANIFEST)),
+        calibration=CalibrationSet(root, tuple(paths), sha256_file(root / MANIFEST), record),
         source=Path(data_yaml),
         split=split,
         task=source.task,
@@ -290,6 +387,8 @@ def _readme(result: BuildResult, split_size: int) -> str:
         f"- task: {result.task}",
         f"- images: {len(result.calibration)}, chosen class-balanced with seed {result.seed}",
         f"- manifest: `{MANIFEST}` (sha256 of every image; `sha256sum -c {MANIFEST}` checks them)",
+        f"- record: `{RECORD}` (task, class names, image sizes, source; `edgecnn quantize` refuses "
+        "a model with other classes)",
         "",
         "## Class coverage",
         "",
@@ -363,7 +462,62 @@ def load_calibration_set(path: str | Path) -> CalibrationSet:
                 f"{root}/{extra[0].relative_to(base)}: not listed in {MANIFEST} "
                 f"({len(extra)} unlisted file(s)); rebuild the set or remove them"
             )
-    return CalibrationSet(root, tuple(target for target, _ in entries), sha256_file(manifest))
+    record = CalibrationRecord.load(root / RECORD) if (root / RECORD).is_file() else None
+    return CalibrationSet(root, tuple(target for target, _ in entries), sha256_file(manifest), record)
+
+
+def _classes(names: tuple[str, ...] | list[str], task: str, shown: int = 6) -> str:
+    """``3 classify classes (cat, dog, bird)``, the list cut after ``shown`` names."""
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(names)} {task} class{'es' if len(names) != 1 else ''} ({listed})"
+
+
+def check_calibration_fits(
+    calibration: CalibrationSet, spec: ModelSpec, model: str | Path, allow_mismatch: bool = False
+) -> bool | None:
+    """Refuse a calibration set built from a dataset with other classes than the model's.
+
+    The set's ``calibration.json`` names the task and classes of the data it was drawn from;
+    they must be the model's (the same names in any order: a dataset exported again). A set
+    without the record (an older or hand-made one) cannot be checked: one info line says so.
+
+    Args:
+        calibration: the verified set (:func:`load_calibration_set`).
+        spec: the model's spec.
+        model: the model file, named in the message.
+        allow_mismatch: use a set that does not match anyway (a deliberate choice), with a warning.
+
+    Returns:
+        True when the set matches, False when it does not and ``allow_mismatch`` let it through,
+        None when the set has no record.
+
+    Raises:
+        UserError: the set's task or class names differ from the model's, without ``allow_mismatch``.
+    """
+    record = calibration.record
+    if record is None:
+        logger.info(
+            "%s: no %s (built by an older edgecnn or by hand): cannot check that its images come "
+            "from the model's data",
+            calibration.root,
+            RECORD,
+        )
+        return None
+    if record.task == spec.task and sorted(record.names) == sorted(spec.labels):
+        return True
+    theirs = _classes(record.names, record.task)
+    ours = _classes(spec.labels, spec.task)
+    if not allow_mismatch:
+        raise UserError(
+            f"{calibration.root}: built from {record.source} with {theirs}, but {model} has {ours}; "
+            f"build a set from the model's data (`edgecnn calib build`), or pass {MISMATCH_FLAG} "
+            "to use it anyway"
+        )
+    logger.warning(
+        "%s: built from %s with %s, not the model's %s; used anyway (%s)",
+        calibration.root, record.source, theirs, ours, MISMATCH_FLAG,
+    )  # fmt: skip
+    return False
 
 
 def calibration_tensors(

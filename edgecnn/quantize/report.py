@@ -399,6 +399,9 @@ def render_markdown(report: dict[str, Any], chart: str | None = None) -> str:
         lines.append(
             f"- calibration: `{c['path']}`, {c['images']} images, manifest sha256 {c['manifest_sha256']}"
         )
+        if c.get("source"):
+            note = " (**other classes than the model's**)" if c.get("matches_model") is False else ""
+            lines.append(f"- calibration source: `{c['source']}`{note}")
     gate = report.get("gate")
     if gate and gate["max_drop"] is not None:
         verdict = "passed" if gate["passed"] else "FAILED"

@@ -27,7 +27,11 @@ from edgecnn.data.pipeline import iter_preprocessed
 from edgecnn.errors import UserError
 from edgecnn.evaluation.evaluator import check_split_fits
 from edgecnn.outputs import check_output
-from edgecnn.quantize.calibration import load_calibration_set, representative_dataset
+from edgecnn.quantize.calibration import (
+    check_calibration_fits,
+    load_calibration_set,
+    representative_dataset,
+)
 from edgecnn.quantize.convert import (
     CONVERTER_NOTICE,
     SPEC_FILE,
@@ -93,6 +97,7 @@ def run_quantize(
     debug_images: int = 32,
     latency_runs: int = 50,
     progress: ProgressFactory = no_progress,
+    allow_calib_mismatch: bool = False,
 ) -> QuantizeOutcome:
     """Quantise a trained Keras model; with ``data``, report against float and apply the gate.
 
@@ -110,9 +115,12 @@ def run_quantize(
         debug_images: images of ``split`` the layer statistics are measured on.
         latency_runs: timed runs per model for the report's latency (0 skips it).
         progress: a :data:`~edgecnn.quantize.report.ProgressFactory` (the CLI's progress bar).
+        allow_calib_mismatch: use a calibration set built from data with other classes than
+            the model's (:func:`~edgecnn.quantize.calibration.check_calibration_fits`) anyway.
 
     Raises:
-        UserError: bad options, spec or calibration set; see :func:`quantize_model`.
+        UserError: bad options, spec or calibration set, a calibration set built for other
+            classes; see :func:`quantize_model`.
         ModelError: unreadable or unconvertible model, float ops left in an int8 model.
         QualityGateError: the gate failed (after the model and report were written).
     """
@@ -139,6 +147,9 @@ def run_quantize(
     if data is not None:  # fail on a bad dataset, or one the model does not fit, before the slow work
         val = load_split(data, split)
         check_split_fits(val, spec, str(data))
+    matches = None
+    if calibration is not None:
+        matches = check_calibration_fits(calibration, spec, model_path, allow_calib_mismatch)
     model = load_keras_model(model_path)
     with traced(model) as saved_model:
         total = len(calibration) if calibration is not None else 1
@@ -182,6 +193,8 @@ def run_quantize(
             "path": str(calibration.root),
             "images": len(calibration),
             "manifest_sha256": calibration.manifest_sha256,
+            "source": calibration.record.source if calibration.record is not None else None,
+            "matches_model": matches,
         }
     if errors is not None:
         report["worst_layers"] = [e.to_dict() for e in worst_layers(errors, top_layers)]

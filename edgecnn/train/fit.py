@@ -197,16 +197,47 @@ def _load_resume(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         files = f"{CONFIG_FILE} / {STATE_FILE}"
         raise UserError(f"--resume: {run} holds a damaged run ({files}: {first})") from None
-    if state.get("finished"):
+    done = int(state["epoch"])
+    epochs = config.epochs if "epochs" in config.model_fields_set else saved.epochs
+    stopped_early = bool(state.get("finished")) and done < saved.epochs
+    if "epochs" in config.model_fields_set and epochs <= done:
         raise UserError(
-            f"--resume: the run in {run} is finished ({state['epoch']} epochs); nothing to resume"
+            f"--epochs {epochs}: the run in {run} has trained {done} epoch{'s' if done != 1 else ''} "
+            f"already; pass more than {done} to train it on"
+        )
+    if stopped_early:
+        raise UserError(
+            f"--resume: the run in {run} stopped early at epoch {done} of {saved.epochs} (no better "
+            f"validation for {saved.patience} epochs); nothing to resume: start a new run to train longer"
+        )
+    if state.get("finished") and epochs == done:
+        raise UserError(
+            f"--resume: the run in {run} is finished ({done} epochs); nothing to resume "
+            f"(--resume --epochs N, N > {done}, trains it on)"
         )
     if saved.data is not None and not saved.data.is_file():
         raise UserError(
             f"--resume: the run in {run} trains on {saved.data} ({CONFIG_FILE}), which is not there "
             f"(moved, or a path relative to another working directory?)"
         )
-    return saved.model_copy(update={"resume": True, "out": run}), state
+    if epochs != saved.epochs:
+        logger.info(
+            "resuming %s at epoch %d: training on to %d epochs instead of %d (the learning rate follows "
+            "the schedule of a %d-epoch run from here)",
+            run, done + 1, epochs, saved.epochs, epochs,
+        )  # fmt: skip
+    return saved.model_copy(update={"resume": True, "out": run, "epochs": epochs}), state
+
+
+def _record_new_length(config: TrainConfig, state: dict[str, Any]) -> None:
+    """A resumed run trains to other epochs than it was started for: store them (a later
+    ``--resume`` goes on to them) and mark a finished run unfinished again."""
+    path = config.out / CONFIG_FILE
+    saved = json.loads(path.read_text())
+    if saved.get("epochs") == config.epochs:
+        return
+    _write_json(path, {**saved, "epochs": config.epochs})
+    _write_json(config.out / STATE_FILE, {**state, "finished": False})
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -331,7 +362,9 @@ def train(
 
     Args:
         config: the settings; with ``resume``, only ``out`` is read and the rest comes from
-            ``out/train_config.json``.
+            ``out/train_config.json``, except ``epochs`` when it is set explicitly: then the
+            run trains on to that many epochs (more than it has done; a finished run too),
+            with the learning-rate schedule of a run of that length from there on.
         callbacks: objects whose ``on_epoch_end(record)`` runs after each epoch's checkpoint.
         progress: draw a progress bar; None: only when stderr is a terminal.
 
@@ -340,7 +373,8 @@ def train(
 
     Raises:
         UserError: bad data, unknown model, model and data of different tasks, an occupied
-            run directory, nothing to resume, ImageNet weights unavailable.
+            run directory, nothing to resume (finished or stopped early), resumed ``epochs`` not
+            beyond those done, ImageNet weights unavailable.
         TrainingInterrupted: Ctrl-C (a ``KeyboardInterrupt``); its message says which epochs
             the run directory kept and the command that resumes it.
     """
@@ -431,6 +465,7 @@ def _train(
         stopper.load_state(state)
         history = [r for r in load_history(run / HISTORY_FILE) if r["epoch"] <= state["epoch"]]
         start_epoch = int(state["epoch"])
+        _record_new_length(config, state)
         logger.info("resuming %s at epoch %d of %d", run, start_epoch + 1, config.epochs)
 
     if not config.resume:

@@ -134,16 +134,17 @@ def test_the_command_table_matches_the_modules() -> None:
 
 def test_resume_refuses_training_flags_it_would_ignore(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    args = ["train", "--out", str(run), "--resume", "--epochs", "3", "--batch", "4"]
+    args = ["train", "--out", str(run), "--resume", "--lr", "0.1", "--batch", "4"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"edgecnn: error: --epochs, --batch: --resume continues the run in {run} with its own settings "
+        f"edgecnn: error: --batch, --lr: --resume continues the run in {run} with its own settings "
         f"({run / 'train_config.json'}); drop them, or start a new run"
     )
     assert not run.exists()
-    # Where the run is and how to report are not training settings.
-    result = CliRunner().invoke(app, ["train", "--out", str(run), "--resume", "--workers", "2", "--json"])
+    # Where the run is, how to report and how far to train (--epochs) are not training settings.
+    argv = ["train", "--out", str(run), "--resume", "--workers", "2", "--json", "--epochs", "9"]
+    result = CliRunner().invoke(app, argv)
     assert result.exit_code == 2 and "has no train_config.json; nothing to resume" in result.stderr
 
 

@@ -4,6 +4,7 @@ representative dataset is the board's own preprocessing. No TensorFlow needed.""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import shutil
@@ -20,14 +21,16 @@ from edgecnn.data import ImageRecord, load_split, write_dataset
 from edgecnn.data.pipeline import read_image
 from edgecnn.errors import UserError
 from edgecnn.quantize.calibration import (
+    CalibrationRecord,
     build_calibration_set,
     calibration_tensors,
+    check_calibration_fits,
     load_calibration_set,
     representative_dataset,
     select_balanced,
 )
 from edgecnn.runtime.preprocessing import preprocess
-from edgecnn.runtime.spec import InputSpec
+from edgecnn.runtime.spec import InputSpec, ModelSpec
 
 
 def _noise(path: Path, seed: int, width: int = 40, height: int = 30) -> Path:
@@ -204,6 +207,63 @@ def test_manifest_is_what_sha256sum_checks(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(": OK") == 50
+
+
+def _classifier_spec(labels: list[str]) -> ModelSpec:
+    from edgecnn.architectures import get_model_info
+
+    return get_model_info("lenet_test").model_spec(labels)
+
+
+def test_the_set_records_where_it_came_from_and_quantize_checks_it(tmp_path: Path, caplog) -> None:
+    data = _folders(tmp_path / "data", {"cat": 25, "dog": 25})
+    folder = build_calibration_set(data, tmp_path / "calib", n=50, seed=3).calibration.root
+    doc = json.loads((folder / "calibration.json").read_text())
+    assert doc == {
+        "version": 1,
+        "task": "classify",
+        "names": ["cat", "dog"],
+        "source": str(data.resolve()),
+        "split": "train",
+        "seed": 3,
+        "images": 50,
+        "image_size": {"min": [40, 30], "max": [40, 30]},
+    }
+    assert "calibration.json" in (folder / "README.md").read_text()
+    calibration = load_calibration_set(folder)
+    assert calibration.record == CalibrationRecord.load(folder / "calibration.json")
+    assert check_calibration_fits(calibration, _classifier_spec(["cat", "dog"]), "m.keras") is True
+    assert check_calibration_fits(calibration, _classifier_spec(["dog", "cat"]), "m.keras") is True
+    with pytest.raises(UserError) as err:
+        check_calibration_fits(calibration, _classifier_spec(["cat", "bird"]), "m.keras")
+    assert str(err.value).startswith(
+        f"{folder}: built from {data.resolve()} with 2 classify classes (cat, dog), but m.keras has "
+        "2 classify classes (cat, bird); "
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="edgecnn.quantize.calibration"):
+        allowed = check_calibration_fits(calibration, _classifier_spec(["bird"]), "m.keras", True)
+    assert allowed is False and len(caplog.records) == 1 and "used anyway" in caplog.text
+
+    (folder / "calibration.json").write_text('{"task": "classify"}')
+    with pytest.raises(UserError, match=r"calibration\.json: not a calibration record \(no 'names'\)"):
+        load_calibration_set(folder)
+
+
+def test_a_set_without_a_record_still_works_with_one_info_line(tmp_path: Path, caplog) -> None:
+    # Hand-made: images and a manifest in sha256sum's format, nothing else (an older set has
+    # a README too, but no calibration.json).
+    folder = tmp_path / "hand"
+    for k in range(3):
+        _noise(folder / "images" / f"{k}.png", k)
+    lines = [f"{_sha(p)}  images/{p.name}\n" for p in sorted((folder / "images").iterdir())]
+    (folder / "manifest.txt").write_text("".join(lines))
+    calibration = load_calibration_set(folder)
+    assert len(calibration) == 3 and calibration.record is None
+    with caplog.at_level(logging.DEBUG, logger="edgecnn.quantize.calibration"):
+        assert check_calibration_fits(calibration, _classifier_spec(["a", "b"]), "m.keras") is None
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert "no calibration.json" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -146,12 +146,14 @@ def test_bad_calibration_folder(fake_run: Path, run_cli: Callable[..., Any], tmp
 def test_unreadable_model(
     fake_run: Path, run_cli: Callable[..., Any], calib_set: Path, tmp_path: Path
 ) -> None:
-    result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
+    # The blob set is not the digits the spec names: let it through to reach the model.
+    args = ["--calib", calib_set, "--out", tmp_path / "m.tflite", "--allow-calib-mismatch"]
+    result = run_cli("quantize", fake_run, *args)
     assert result.exit_code == 2
     assert "model.keras: not a Keras model file (a .keras file is a zip archive" in _one_error_line(result)
     with zipfile.ZipFile(fake_run, "w") as archive:  # a zip, but not a Keras model
         archive.writestr("hello.txt", "hi")
-    result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
+    result = run_cli("quantize", fake_run, *args)
     assert result.exit_code == 2
     assert "model.keras: cannot load the Keras model" in _one_error_line(result)
     assert not (tmp_path / "m.tflite").exists()
@@ -182,10 +184,15 @@ def test_max_drop_gate_fails_with_exit_1(
 
     model = make_run("lenet_test", digits_data, 3)
     out = tmp_path / "lenet_int8.tflite"
-    result = run_cli(
-        "quantize", model, "--calib", tmp_path / "bad_calib", "--out", out,
-        "--data", digits_data, "--max-drop", "1.5", "--report", tmp_path / "report",
-    )  # fmt: skip
+    args = ["--data", digits_data, "--max-drop", "1.5", "--report", tmp_path / "report"]
+    result = run_cli("quantize", model, "--calib", tmp_path / "bad_calib", "--out", out, *args)
+    assert result.exit_code == 2  # a set of other classes than the model's is refused ...
+    line = _one_error_line(result)
+    assert f"{tmp_path / 'bad_calib'}: built from {data} with 1 classify class (blob), but {model} " in line
+    assert "has 10 classify classes (0, 1, 2, 3, 4, 5, ...)" in line and "--allow-calib-mismatch" in line
+    result = run_cli(  # ... unless asked for: here, deliberately
+        "quantize", model, "--calib", tmp_path / "bad_calib", "--out", out, *args, "--allow-calib-mismatch"
+    )
     assert result.exit_code == 1
     line = _one_error_line(result)
     assert line.startswith("edgecnn: error: quality gate failed: accuracy dropped by ")
@@ -194,6 +201,8 @@ def test_max_drop_gate_fails_with_exit_1(
     assert out.is_file()
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["gate"]["passed"] is False and report["gate"]["drop"] > 1.5
+    assert report["calibration"]["matches_model"] is False
+    assert report["calibration"]["source"] == str(data.resolve())
     assert report["primary_drop"] == report["metrics"]["overall"]["accuracy"]["drop"]
     assert "FAILED" in (tmp_path / "report" / "report.md").read_text()
 
@@ -212,3 +221,20 @@ def test_data_the_model_does_not_fit_is_refused_before_converting(
     assert line.startswith(f"edgecnn: error: {data}: the model has 10 classes") and "has 1 (blob)" in line
     assert previous.read_bytes() == b"the previous good model"
     assert not (tmp_path / "m_report").exists()
+
+
+def test_calibration_set_of_other_classes_is_refused_before_the_model_is_read(
+    fake_run: Path, run_cli: Callable[..., Any], calib_set: Path, tmp_path: Path
+) -> None:
+    # A set built from another dataset (one class, "blob") for a 10-digit model: one line
+    # naming both, exit 2; the garbage model.keras proves the check comes before reading it.
+    result = run_cli("quantize", fake_run, "--calib", calib_set, "--out", tmp_path / "m.tflite")
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    source = calib_set.parent / calib_set.name.removesuffix("_calib") / "data.yaml"
+    assert line == (
+        f"edgecnn: error: {calib_set}: built from {source.resolve()} with 1 classify class (blob), but "
+        f"{fake_run} has 10 classify classes (0, 1, 2, 3, 4, 5, ...); build a set from the model's data "
+        "(`edgecnn calib build`), or pass --allow-calib-mismatch to use it anyway"
+    )
+    assert not (tmp_path / "m.tflite").exists()

@@ -106,6 +106,23 @@ def test_metrics_json_is_the_eval_report_of_the_saved_model(trained_detector: Pa
     assert saved == report
 
 
+def test_eval_checks_the_split_against_the_model_once(
+    trained_detector: Path, det_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgecnn.evaluation import evaluator
+
+    calls = []
+    real = evaluator.check_split_fits
+
+    def counted(*args: object, **kwargs: object) -> list[int]:
+        calls.append(args[2:] or kwargs.get("source"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluator, "check_split_fits", counted)
+    _eval(str(trained_detector / "model.keras"), "--data", str(det_data))
+    assert calls == [(str(det_data),)]  # once, naming the data.yaml for its error
+
+
 def test_tflite_model_matches_keras_and_its_own_results(
     float_tflite: Path, overfit_detector: Path, overfit_data: Path, tmp_path: Path
 ) -> None:

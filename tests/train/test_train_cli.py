@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,3 +160,59 @@ def test_resume_names_a_data_yaml_that_is_gone(tmp_path: Path) -> None:
         f"--resume: the run in {run} trains on data/d.yaml (train_config.json), which is not there "
         "(moved, or a path relative to another working directory?)"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_resume_with_more_epochs_trains_the_run_on(
+    cls_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(cls_data), "--model", "lenet_test", "--imgsz", "32", "--epochs", "1"]
+    first = runner.invoke(app, [*argv, "--batch", "8", "--out", str(run)], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    with caplog.at_level(logging.INFO, logger="edgecnn.train.fit"):
+        more = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", "2"])
+    assert more.exit_code == 0, more.output
+    assert f"resuming {run} at epoch 2: training on to 2 epochs instead of 1" in caplog.text
+    assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1, 2]
+    state = json.loads((run / "train_state.json").read_text())
+    assert state["epoch"] == 2 and state["finished"] is True
+    assert json.loads((run / "train_config.json").read_text())["epochs"] == 2  # a later --resume knows
+    for epochs in ("2", "1"):
+        again = runner.invoke(app, ["train", "--out", str(run), "--resume", "--epochs", epochs])
+        assert again.exit_code == 2
+        assert again.stderr.splitlines() == [
+            f"edgecnn: error: --epochs {epochs}: the run in {run} has trained 2 epochs already; "
+            "pass more than 2 to train it on"
+        ]
+
+
+def _fake_run(run: Path, epochs: int, done: int, finished: bool) -> None:
+    from edgecnn.train import TrainConfig
+
+    run.mkdir()
+    config = TrainConfig(data=Path("data/d.yaml"), out=run, epochs=epochs, patience=3)
+    (run / "train_config.json").write_text(config.model_dump_json())
+    state = {"epoch": done, "best_epoch": 1, "best": 0.5, "finished": finished}
+    (run / "train_state.json").write_text(json.dumps(state))
+    for name in ("last.npz", "spec.json"):
+        (run / name).write_bytes(b"")
+
+
+def test_resume_epochs_that_cannot_be_trained_are_one_line(tmp_path: Path) -> None:
+    from edgecnn.errors import UserError
+    from edgecnn.train import TrainConfig, train
+
+    cases = [
+        ((5, 5, True), {}, "is finished (5 epochs); nothing to resume (--resume --epochs N, N > 5, trains"),
+        ((10, 4, False), {"epochs": 3}, "--epochs 3: the run in {run} has trained 4 epochs already"),
+        ((10, 4, True), {"epochs": 20}, "stopped early at epoch 4 of 10 (no better validation for 3 epochs)"),
+        ((10, 4, False), {"epochs": 20}, "trains on data/d.yaml (train_config.json), which is not there"),
+    ]
+    for k, (shape, extra, message) in enumerate(cases):
+        run = tmp_path / f"run{k}"
+        _fake_run(run, *shape)
+        with pytest.raises(UserError) as err:  # the last one got past the epoch checks to the data
+            train(TrainConfig(out=run, resume=True, **extra))
+        assert message.format(run=run) in str(err.value)
