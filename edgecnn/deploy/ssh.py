@@ -129,15 +129,20 @@ class Ssh:
                 exited non-zero (with its last output lines).
         """
         proc = self.start(command, stdin=stdin if stdin is not None else subprocess.DEVNULL)
+        out, err = self._wait(proc, timeout)
+        return self._completed(command, proc.returncode, out, err, check)
+
+    def _wait(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
+        """``proc``'s output once it ended (killed after ``timeout`` seconds: :class:`SshError`);
+        it is forgotten either way."""
         try:
-            out, err = proc.communicate(timeout=timeout)
+            return proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
             raise SshError(f"{self.host}: no answer within {timeout:.0f} s") from None
         finally:
             self.forget(proc)
-        return self._completed(command, proc.returncode, out, err, check)
 
     def _completed(self, command: str, code: int, out: bytes, err: bytes, check: bool) -> Completed:
         if self.cancel.is_set():  # ssh was stopped by us: not a failure of the board's
@@ -188,14 +193,7 @@ class Ssh:
         else:
             proc.kill()
             first = b""
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise SshError(f"{self.host}: no answer within {timeout:.0f} s") from None
-        finally:
-            self.forget(proc)
+        out, err = self._wait(proc, timeout)
         return self._completed(command, proc.returncode, first + out, err, check=False)
 
     def release(self, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

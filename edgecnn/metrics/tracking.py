@@ -31,6 +31,7 @@ import numpy as np
 
 from edgecnn.errors import UserError
 from edgecnn.metrics.assignment import min_cost_assignment
+from edgecnn.postprocess.track import box_iou
 
 Box = tuple[float, float, float, float]
 Frames = Mapping[int, Sequence[tuple[int, Box]]]
@@ -79,18 +80,6 @@ class MotScores:
         return asdict(self)
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4); 0 without area."""
-    a = a.reshape(-1, 1, 4)
-    b = b.reshape(1, -1, 4)
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0, None)
-    inter = w * h
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    union = area_a + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0.0)
-
-
 def clear_mot(truth: Frames, hypotheses: Frames, iou: float = 0.5) -> MotScores:
     """Score tracker output against ground truth.
 
@@ -129,7 +118,7 @@ def clear_mot(truth: Frames, hypotheses: Frames, iou: float = 0.5) -> MotScores:
             counts["fp"] += len(hids)
             continue
         gt = np.array([b for _, b in objects], dtype=np.float64)
-        overlaps = _iou_matrix(gt, np.array([b for _, b in hyps], dtype=np.float64))
+        overlaps = box_iou(gt, np.array([b for _, b in hyps], dtype=np.float64))
         valid = overlaps >= iou
         for i, j in zip(*np.nonzero(valid), strict=True):
             key = (oids[i], hids[j])

@@ -12,7 +12,8 @@ from scipy.optimize import linear_sum_assignment
 
 from edgecnn.errors import UserError
 from edgecnn.metrics.assignment import min_cost_assignment
-from edgecnn.metrics.tracking import _iou_matrix, clear_mot, read_mot, read_track_records
+from edgecnn.metrics.tracking import clear_mot, read_mot, read_track_records
+from edgecnn.postprocess.track import box_iou
 
 
 def test_min_cost_assignment_equals_scipy_on_random_and_tied_costs() -> None:
@@ -68,7 +69,7 @@ def _oracle(truth: dict, hyp: dict, iou: float) -> dict:
         objects, hyps = truth.get(f, []), hyp.get(f, [])
         dist = np.zeros((len(objects), len(hyps)))
         if objects and hyps:
-            overlaps = _iou_matrix(np.array([b for _, b in objects]), np.array([b for _, b in hyps]))
+            overlaps = box_iou(np.array([b for _, b in objects]), np.array([b for _, b in hyps]))
             dist = np.where(overlaps >= iou, 1.0 - overlaps, np.nan)
         acc.update([o for o, _ in objects], [h for h, _ in hyps], dist, frameid=f)
     names = ["mota", "motp", "num_switches", "num_misses", "num_false_positives", "num_matches"]
