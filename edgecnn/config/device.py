@@ -429,7 +429,7 @@ class DeviceConfig(_Strict):
             if getattr(sink, "per_object", False) and self.track is None:
                 where = self.where("sinks", i, "per_object")
                 raise ConfigError(f"{where}: per_object needs tracking on (track: true)")
-        for i, sink in enumerate(self.sinks):  # a snapshot trigger the model never gives: no snapshot, ever
+            # a snapshot trigger the model never gives: no snapshot, ever
             for k, name in enumerate(getattr(sink, "labels", None) or ()):
                 class_id(name, "sinks", i, "labels", k)
         return PostSettings(

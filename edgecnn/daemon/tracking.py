@@ -22,7 +22,7 @@ capture time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -42,7 +42,9 @@ class TrackEvents:
         clock: turns a frame time (seconds since the epoch) into the events' time text.
     """
 
-    def __init__(self, settings: TrackSettings, labels: Sequence[str], clock: Any) -> None:
+    def __init__(
+        self, settings: TrackSettings, labels: Sequence[str], clock: Callable[[float], str]
+    ) -> None:
         self.tracker = IouTracker(
             iou=settings.iou,
             max_lost_s=settings.max_lost_s,
