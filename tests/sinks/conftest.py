@@ -7,6 +7,7 @@ import getpass
 import importlib.util
 import json
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -65,10 +66,20 @@ def gray_frame(width: int = 320, height: int = 240, value: int = 128) -> np.ndar
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below Linux's ephemeral range
+    (32768-60999): a client reconnecting to a stopped broker on an ephemeral port can be given
+    that very port as its own and connect to itself (TCP self-connect), and the broker then
+    cannot bind it again when it restarts."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32767")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> bool:
@@ -116,7 +127,8 @@ class Broker:
 
     def _listening(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError("mosquitto exited")
+            logfile = self.workdir / "mosquitto.log"
+            raise RuntimeError(f"mosquitto exited:\n{logfile.read_text() if logfile.exists() else ''}")
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
         except OSError:
