@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 import edgecnn
+from edgecnn.digest import sha256_file
 from edgecnn.errors import ConfigError, EdgecnnError, ModelError, UserError
 from edgecnn.inputs import read_text_input
 from edgecnn.outputs import check_output
@@ -54,7 +55,6 @@ from edgecnn.package.wheelhouse import (
     fetch_wheels,
     parse_wheel_name,
     requirements_txt,
-    sha256_file,
     source_tree,
 )
 from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import edgecnn
+from edgecnn.digest import sha256_file
 from edgecnn.errors import EdgecnnError, UserError
 
 #: Called with one line of progress text per step (the CLI prints them on stderr).
@@ -188,15 +189,6 @@ class Wheelhouse:
     def paths(self) -> list[Path]:
         """The wheel files."""
         return [self.directory / w.filename for w in self.wheels]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's content."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def normalize_name(name: str) -> str:

@@ -29,7 +29,6 @@ Pure numpy and OpenCV: nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -42,6 +41,7 @@ import numpy as np
 
 from edgecnn.data import Split, load_split
 from edgecnn.data.pipeline import read_image
+from edgecnn.digest import sha256_file
 from edgecnn.errors import UserError
 from edgecnn.inputs import read_text_input
 from edgecnn.runtime.preprocessing import preprocess
@@ -184,15 +184,6 @@ class BuildResult:
     seed: int
     coverage: tuple[ClassCoverage, ...]
     warnings: tuple[str, ...]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _labels(split: Split) -> list[np.ndarray]:
