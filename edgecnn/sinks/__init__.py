@@ -3,55 +3,31 @@
 Each module in :data:`PLUGINS` defines one pydantic config class with a
 ``type: Literal["<key>"]`` field, and either ``build(config, context) -> Sink`` or one
 :class:`~edgecnn.sinks.base.Sink` subclass taking ``(config, **context fields it names)``
-(see :class:`~edgecnn.sinks.base.SinkContext`). Modules are imported on first use; one
-that fails to import is logged and listed by :func:`failed`, and only a config that asks
-for it gets an error, naming why.
+(see :class:`~edgecnn.sinks.base.SinkContext`). Modules are imported on first use
+(:mod:`edgecnn.plugins`); one that fails to import is logged and listed by :func:`failed`,
+and only a config that asks for it gets an error, naming why.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
 
-from edgecnn.errors import ConfigError
+from edgecnn.plugins import Plugin, Registry, defined_in
 from edgecnn.sinks.base import Detection, FrameResult, Sink, SinkContext
-from edgecnn.sources import type_key
-
-log = logging.getLogger(__name__)
 
 #: modules of this package that are sink plugins
 PLUGINS: tuple[str, ...] = ("jsonl", "mqtt", "http", "snapshots", "annotated")
 
-
-@dataclass(frozen=True)
-class SinkPlugin:
-    """A loaded sink plugin: its type key, config class and builder."""
-
-    type: str
-    config: type[BaseModel]
-    build: Callable[[Any, SinkContext], Sink]
+SinkPlugin = Plugin[Callable[[Any, SinkContext], Sink]]
 
 
-_loaded: dict[str, SinkPlugin] = {}
-_failed: dict[str, str] = {}
-
-
-def _defined_in(module: Any, base: type) -> list[type]:
-    return [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, base) and obj.__module__ == module.__name__
-    ]
-
-
-def _builder(module: Any) -> Callable[[Any, SinkContext], Sink]:
+def _builder(module: ModuleType) -> Callable[[Any, SinkContext], Sink]:
     """``module.build`` (called with the context if it takes one), else the Sink subclass."""
     build = getattr(module, "build", None)
     if callable(build):
@@ -61,7 +37,7 @@ def _builder(module: Any) -> Callable[[Any, SinkContext], Sink]:
             if takes_context
             else (lambda config, _context: build(config))
         )
-    classes = [c for c in _defined_in(module, Sink) if not inspect.isabstract(c)]
+    classes = [c for c in defined_in(module, Sink) if not inspect.isabstract(c)]
     if len(classes) != 1:
         raise TypeError("a sink plugin defines build(config, context) or exactly one Sink subclass")
     cls = classes[0]
@@ -74,45 +50,22 @@ def _builder(module: Any) -> Callable[[Any, SinkContext], Sink]:
     return construct
 
 
-def _load() -> None:
-    if _loaded or _failed:
-        return
-    for name in PLUGINS:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-            configs = [c for c in _defined_in(module, BaseModel) if type_key(c)]
-            if len(configs) != 1:
-                raise TypeError("a sink plugin defines one config class with a type Literal")
-            builder = _builder(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":  # not written (yet): nothing to report
-                continue
-            _failed[name] = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:
-            _failed[name] = f"{type(exc).__name__}: {exc}"
-        else:
-            key = type_key(configs[0])
-            assert key is not None
-            _loaded[key] = SinkPlugin(key, configs[0], builder)
-            continue
-        log.warning("sink plugin %r is not available: %s", name, _failed[name])
+_registry: Registry[Callable[[Any, SinkContext], Sink]] = Registry("sink", __name__, PLUGINS, _builder)
 
 
 def plugins() -> dict[str, SinkPlugin]:
     """The sink plugins that imported, by type key."""
-    _load()
-    return dict(_loaded)
+    return _registry.plugins()
 
 
 def failed() -> dict[str, str]:
     """Plugins that failed to import, module name to the error."""
-    _load()
-    return dict(_failed)
+    return _registry.failed()
 
 
 def config_types() -> tuple[type[BaseModel], ...]:
     """The config classes of the available plugins (for the device config's union)."""
-    return tuple(p.config for p in plugins().values())
+    return _registry.config_types()
 
 
 def build_sink(config: BaseModel, context: SinkContext) -> Sink:
@@ -121,12 +74,7 @@ def build_sink(config: BaseModel, context: SinkContext) -> Sink:
     Raises:
         ConfigError: no plugin for the config's type.
     """
-    key = str(getattr(config, "type", None))
-    plugin = plugins().get(key)
-    if plugin is None:
-        reason = failed().get(key)
-        raise ConfigError(f"sink type {key!r} is not available" + (f": {reason}" if reason else ""))
-    return plugin.build(config, context)
+    return _registry.find(config).build(config, context)
 
 
 __all__ = [

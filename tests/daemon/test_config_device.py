@@ -25,6 +25,7 @@ from edgecnn.config.device import (
     load_device_config,
 )
 from edgecnn.errors import ConfigError
+from edgecnn.plugins import Registry
 from edgecnn.runtime.spec import InputSpec, ModelSpec, OutputSpec, ThresholdSpec
 from edgecnn.sources.base import SourceSettings
 
@@ -385,9 +386,8 @@ def test_a_plugin_that_fails_to_import_is_reported_not_fatal(
     monkeypatch: pytest.MonkeyPatch, config_file: Callable[..., Path]
 ) -> None:
     monkeypatch.setattr(sys, "meta_path", [_BrokenPlugin(), *sys.meta_path])
-    monkeypatch.setattr(sinks, "PLUGINS", (*sinks.PLUGINS, "broken"))
-    monkeypatch.setattr(sinks, "_loaded", {})
-    monkeypatch.setattr(sinks, "_failed", {})
+    registry = Registry("sink", "edgecnn.sinks", (*sinks.PLUGINS, "broken"), sinks._builder)
+    monkeypatch.setattr(sinks, "_registry", registry)
     assert "jsonl" in sinks.plugins()
     assert sinks.failed() == {"broken": "ModuleNotFoundError: No module named 'nosuchdep'"}
     message = _error(config_file, BASE + "sinks:\n  - type: broken\n")
