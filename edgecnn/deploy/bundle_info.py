@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import tarfile
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgecnn.errors import UserError
+from edgecnn.package import install as installer
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
@@ -30,6 +33,8 @@ class BundleInfo:
         unpacked_size: bytes of its files once unpacked (the board's staging space needs it too).
         manifest_sha256: the manifest's own digest, which an installed release keeps in its
             ``.installed`` mark ('' if the manifest has none).
+        release_size: about the bytes its release takes under ``/opt/edgecnn`` once
+            installed (the installer's own estimate; 0: unknown).
     """
 
     path: Path
@@ -41,6 +46,7 @@ class BundleInfo:
     machine: str
     unpacked_size: int = 0
     manifest_sha256: str = ""
+    release_size: int = 0
 
 
 def read_bundle(path: Path) -> BundleInfo:
@@ -73,21 +79,21 @@ def read_bundle(path: Path) -> BundleInfo:
             raise UserError(f"{path}: damaged: invalid gzip data ({exc}); copy or make it again") from None
     try:
         with tarfile.open(path, "r:gz") as tar:
-            members = tar.getmembers()
-            names = [member.name for member in members]
-            unpacked = sum(member.size for member in members if member.isfile())
-            tops = {name.split("/", 1)[0] for name in names}
-            if len(tops) != 1:
-                raise UserError(f"{path}: not an edgecnn bundle (expected one top directory)")
-            top = tops.pop()
-            if not _SAFE_NAME.fullmatch(top):
-                raise UserError(f"{path}: not an edgecnn bundle (top directory {top!r})")
-            for needed in ("install.py", "manifest.json"):
-                if f"{top}/{needed}" not in names:
-                    raise UserError(f"{path}: not an edgecnn bundle (no {top}/{needed})")
-            member = tar.extractfile(f"{top}/manifest.json")
-            manifest = json.loads(member.read()) if member is not None else None
+            files = _read_members(tar)
     except (tarfile.TarError, OSError, EOFError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: not an edgecnn bundle ({exc})") from None
+    tops = {name.split("/", 1)[0] for name in files}
+    if len(tops) != 1:
+        raise UserError(f"{path}: not an edgecnn bundle (expected one top directory)")
+    top = tops.pop()
+    if not _SAFE_NAME.fullmatch(top):
+        raise UserError(f"{path}: not an edgecnn bundle (top directory {top!r})")
+    for needed in ("install.py", "manifest.json"):
+        if f"{top}/{needed}" not in files:
+            raise UserError(f"{path}: not an edgecnn bundle (no {top}/{needed})")
+    try:
+        manifest = json.loads(files[f"{top}/manifest.json"].content or b"")
+    except ValueError as exc:
         raise UserError(f"{path}: not an edgecnn bundle ({exc})") from None
     if not isinstance(manifest, dict) or "version" not in manifest:
         raise UserError(f"{path}: not an edgecnn bundle (its manifest has no version)")
@@ -99,6 +105,43 @@ def read_bundle(path: Path) -> BundleInfo:
         version=str(manifest["version"]),
         top=top,
         machine=str(manifest.get("target", {}).get("machine", "")),
-        unpacked_size=unpacked,
+        unpacked_size=sum(f.size for f in files.values()),
         manifest_sha256=str(manifest.get("manifest_sha256", "")),
+        release_size=installer.VENV_BASE_BYTES
+        + sum(files[f"{top}/{rel}"].size for rel in installer.RELEASE_COPIES if f"{top}/{rel}" in files)
+        + sum(f.installed for name, f in files.items() if name.startswith(f"{top}/{installer.WHEELS}/")),
     )
+
+
+@dataclass(frozen=True)
+class _Member:
+    size: int
+    installed: int = 0  # a wheel's installed size, the installer's estimate
+    content: bytes | None = None  # the manifest's
+
+
+def _read_members(tar: tarfile.TarFile) -> dict[str, _Member]:
+    """The archive's files, read in one pass (going back in a gzip stream inflates it again)."""
+    files = {}
+    for member in tar:
+        if not member.isfile():
+            continue
+        name = member.name
+        if name.endswith(".whl"):
+            data = _read(tar, member)
+            try:
+                with zipfile.ZipFile(io.BytesIO(data)) as wheel:
+                    installed = installer.wheel_installed_bytes(wheel)
+            except zipfile.BadZipFile:
+                installed = member.size  # the installer will say what is wrong with it
+            files[name] = _Member(member.size, installed)
+        elif name.count("/") == 1 and name.endswith("/manifest.json"):
+            files[name] = _Member(member.size, content=_read(tar, member))
+        else:
+            files[name] = _Member(member.size)
+    return files
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(member)
+    return handle.read() if handle is not None else b""

@@ -166,6 +166,7 @@ class BoardDeploy:
     def probe(self) -> dict[str, str]:
         """Connect (host key check) and read the board's state; nothing is changed."""
         archive = f"{STAGE}/{self.bundle.sha256}.tar.gz"
+        release = f"{PREFIX}/releases/{shlex.quote(self.bundle.version)}"
         script = "; ".join(
             [
                 'echo "home=$HOME"',
@@ -177,6 +178,7 @@ class BoardDeploy:
                 "command -v python3 >/dev/null && echo python3=yes",
                 "sudo -n true 2>/dev/null && echo sudo=yes",
                 f'echo "installed=$(cat {PREFIX}/current/.installed 2>/dev/null)"',
+                f'echo "release=$(cat {release}/.installed 2>/dev/null)"',
                 f"{show_command()} 2>/dev/null",
                 "true",  # the answers above say what is missing, not the exit code
             ]
@@ -262,24 +264,46 @@ class BoardDeploy:
         command = f"find {stage} -mindepth 1 -maxdepth 1 ! -name {keep} -exec rm -rf {{}} +"
         self.ssh.run(command, timeout=120, check=False)
 
-    def prepare_stage(self, have: str | None) -> None:
+    def prepare_stage(self, facts: dict[str, str]) -> None:
         """Make the staging directory private to the login user (the bundle holds the device
-        config and any password in it), clear it, and check that the archive and its unpacked
-        files fit there."""
+        config and any password in it), clear it, and check, before uploading, that the archive
+        and its unpacked files fit there and that the new release fits under ``/opt/edgecnn``
+        (the installer checks that again on the board)."""
         stage = shlex.quote(self.stage)
         self.staged = True
         self.ssh.run(f"mkdir -p {stage} && chmod 700 {stage}", timeout=60)
         self.clean_stage()
-        done = self.ssh.run(f"df -Pk {stage}", timeout=60, check=False)
-        fields = done.stdout.strip().splitlines()[-1].split() if done.stdout.strip() else []
-        if len(fields) < 4 or not fields[3].isdigit():
+        # df of the stage, then of the prefix (or its nearest existing parent): one line each
+        script = f'p={PREFIX}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; df -Pk {stage} "$p"'
+        done = self.ssh.run(script, timeout=60, check=False)
+        disks = [line.split() for line in done.stdout.strip().splitlines()[1:]]
+        disks = [d for d in disks if len(d) >= 6 and d[3].isdigit()]
+        if not disks:
             return  # no df answer: the upload itself will tell
-        free = int(fields[3]) * 1024
-        needed = self.bundle.unpacked_size + (0 if have == self.bundle.sha256 else self.bundle.size)
-        if free < needed:
+        bundle = self.bundle
+        staged = bundle.unpacked_size + (0 if facts.get("have") == bundle.sha256 else bundle.size)
+        # a release of this very bundle already on the board is not built again
+        built = bool(bundle.manifest_sha256) and facts.get("release") == bundle.manifest_sha256
+        release = 0 if built or len(disks) < 2 else bundle.release_size
+        free = int(disks[0][3]) * 1024
+        if release and (disks[0][0], disks[0][5]) == (disks[1][0], disks[1][5]):  # one filesystem
+            if free < staged + release:
+                raise StepError(
+                    f"not enough space on the board: {free / 1e6:.0f} MB free in {self.stage} and "
+                    f"{PREFIX} (one filesystem); the bundle needs {staged / 1e6:.0f} MB to be staged "
+                    f"and its release about {release / 1e6:.0f} MB"
+                )
+            return
+        if free < staged:
             raise StepError(
                 f"not enough space on the board: {free / 1e6:.0f} MB free in {self.stage}, the bundle "
-                f"needs {needed / 1e6:.0f} MB there (the archive and its unpacked files)"
+                f"needs {staged / 1e6:.0f} MB there (the archive and its unpacked files)"
+            )
+        free = int(disks[-1][3]) * 1024
+        if release and free < release:
+            raise StepError(
+                f"not enough space on the board: {free / 1e6:.0f} MB free in {PREFIX}, the new release "
+                f"needs about {release / 1e6:.0f} MB there"
             )
 
     def upload(self, have: str | None) -> None:
@@ -451,7 +475,7 @@ class BoardDeploy:
                 self.step = ""
             else:
                 self.step = "upload"
-                self.prepare_stage(facts.get("have"))
+                self.prepare_stage(facts)
                 self.upload(facts.get("have"))
                 self.step = "install"
                 self.install()

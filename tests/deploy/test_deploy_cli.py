@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import random
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 
 from edgecnn.cli import app
 from edgecnn.deploy.bundle_info import read_bundle
+from edgecnn.package.install import VENV_BASE_BYTES, release_space_needed
 
 runner = CliRunner()
 
@@ -94,6 +97,41 @@ def test_bundle_is_read_without_unpacking(fake_bundle: Path) -> None:
     assert len(info.sha256) == 64 and info.size == fake_bundle.stat().st_size
     with tarfile.open(fake_bundle) as tar:
         assert info.unpacked_size == sum(m.size for m in tar.getmembers()) == 86  # install.py, manifest
+
+
+def test_release_size_is_the_installers_estimate(tmp_path: Path) -> None:
+    """Read from the archive before uploading, it equals what install.py computes on the board
+    from the unpacked bundle (wheel contents, byte code for .py files, a damaged wheel)."""
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("pkg/__init__.py", "x = 1\n" * 500)
+        archive.writestr("pkg/core.so", bytes(7000))
+        archive.writestr("pkg-1.0.dist-info/RECORD", "pkg/__init__.py,,\n")
+    top = "tiny-0.1.0-abc-arm64"
+    files = {
+        "install.py": b"print('hi')\n",
+        "manifest.json": json.dumps({"name": "tiny", "version": "0.1.0-abc"}).encode(),
+        "model.tflite": bytes(1234),
+        "requirements.txt": b"pkg==1.0 --hash=sha256:00\n",
+        "config/device.yaml": b"model: {}\n",
+        "systemd/edgecnn-detect.service": b"[Unit]\n",
+        "wheels/pkg-1.0-py3-none-any.whl": wheel.getvalue(),
+        "wheels/bad-1.0-py3-none-any.whl": b"not a zip" * 30,
+    }
+    path = tmp_path / "b.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with tarfile.open(path) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    expected = release_space_needed(tmp_path / "unpacked" / top)
+    assert read_bundle(path).release_size == expected
+    copies = sum(len(files[name]) for name in ("model.tflite", "manifest.json", "requirements.txt"))
+    copies += len(files["config/device.yaml"]) + len(files["systemd/edgecnn-detect.service"])
+    # the .py file counts three times (its byte code), the damaged wheel its own size
+    assert expected == VENV_BASE_BYTES + copies + 3 * 3000 + 7000 + 18 + 270
 
 
 def test_deploy_imports_no_heavy_packages() -> None:

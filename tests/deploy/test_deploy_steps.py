@@ -133,12 +133,17 @@ def summary(state: str = "installed") -> Completed:
 
 
 def run_deploy(
-    tmp_path: Path, rules: list[tuple[str, Answer]], board: ScriptedBoard | None = None, **options: object
+    tmp_path: Path,
+    rules: list[tuple[str, Answer]],
+    board: ScriptedBoard | None = None,
+    release_size: int = 0,
+    **options: object,
 ) -> tuple[ScriptedBoard, BoardResult]:
     archive = tmp_path / "b.tar.gz"
     archive.write_bytes(b"x" * 1000)  # the size the checks see is the tiny detector's
     bundle = BundleInfo(
-        archive, SHA, 76_000_000, "tiny", VERSION, "tiny-top", "aarch64", 77_000_000, MANIFEST_SHA
+        archive, SHA, 76_000_000, "tiny", VERSION, "tiny-top", "aarch64", 77_000_000, MANIFEST_SHA,
+        release_size=release_size,
     )
     board = board or ScriptedBoard(rules)
     board.rules = rules
@@ -218,6 +223,64 @@ def test_failed_prune_does_not_undo_a_healthy_deploy(tmp_path: Path) -> None:
     _, result = run_deploy(tmp_path, rules)
     assert result.outcome == "deployed" and result.ok and result.current == VERSION
     assert result.reason.startswith("deployed, but prune failed: install.py: error: [Errno 5]")
+
+
+def df(*disks: tuple[str, int, str]) -> Completed:
+    """``df -Pk`` output: one ``(device, free KiB, mount point)`` line per path asked."""
+    lines = "".join(f"{dev} 9000000 0 {free} 1% {mount}\n" for dev, free, mount in disks)
+    return ok("Filesystem 1024-blocks Used Available Capacity Mounted on\n" + lines)
+
+
+RELEASE = 363_000_000  # the installer's estimate for the tiny detector's release
+
+
+def test_a_release_that_does_not_fit_under_opt_is_refused_before_uploading(tmp_path: Path) -> None:
+    """/opt on its own filesystem with 307 MB free: the 363 MB release would not fit. The
+    installer on the board would refuse it too, but only after the upload."""
+    rules = common(probe(), healthy_runs())
+    rules.insert(0, ("df -Pk", df(("/dev/home", 900_000, "/home"), ("/dev/opt", 300_000, "/opt"))))
+    board, result = run_deploy(tmp_path, rules, release_size=RELEASE)
+    assert result.outcome == "failed" and result.step == "upload", result.reason
+    assert result.reason == (
+        "not enough space on the board: 307 MB free in /opt/edgecnn, the new release needs about 363 MB there"
+    )
+    assert not board.sent("cat >") and not board.sent("install.py")
+    # the stage and the prefix (or its nearest existing parent) were asked in one df
+    assert board.sent('df -Pk /home/pi/.cache/edgecnn-deploy "$p"'), board.commands
+    rules[0] = ("df -Pk", df(("/dev/home", 900_000, "/home"), ("/dev/opt", 360_000, "/opt")))
+    board, result = run_deploy(tmp_path, rules, release_size=RELEASE)
+    assert result.outcome == "deployed", result.reason
+
+
+def test_stage_and_release_on_one_filesystem_must_fit_together(tmp_path: Path) -> None:
+    """512 MB free on the one filesystem: 153 MB to stage and 363 MB of release do not fit
+    (each would alone); with the archive already staged, 77 + 363 MB do."""
+    one = df(("/dev/root", 500_000, "/"), ("/dev/root", 500_000, "/"))
+    rules = [("df -Pk", one), *common(probe(), healthy_runs())]
+    board, result = run_deploy(tmp_path, rules, release_size=RELEASE)
+    assert result.outcome == "failed", result.reason
+    assert result.reason == (
+        "not enough space on the board: 512 MB free in /home/pi/.cache/edgecnn-deploy and /opt/edgecnn "
+        "(one filesystem); the bundle needs 153 MB to be staged and its release about 363 MB"
+    )
+    assert not board.sent("cat >")
+    rules[1:2] = [('echo "home=$HOME"', probe(have=SHA))]
+    board, result = run_deploy(tmp_path, rules, release_size=RELEASE)
+    assert result.outcome == "deployed", result.reason
+
+
+def test_a_release_of_this_bundle_already_on_the_board_needs_no_room(tmp_path: Path) -> None:
+    """Its release is complete on the board (a rollback left it, say): the installer builds
+    nothing, so 1 MB free under /opt is no reason to refuse."""
+    tight = df(("/dev/home", 900_000, "/home"), ("/dev/opt", 1_000, "/opt"))
+    rules = [("df -Pk", tight), *common(probe(extra=f"release={MANIFEST_SHA}\n"), healthy_runs())]
+    board, result = run_deploy(tmp_path, rules, release_size=RELEASE)
+    assert result.outcome == "deployed", result.reason
+    assert board.sent(f"releases/{VERSION}/.installed"), board.commands
+    # another bundle of that version there (another digest): it is built again, and checked
+    rules[1:2] = [('echo "home=$HOME"', probe(extra="release=" + "ef" * 32 + "\n"))]
+    board, result = run_deploy(tmp_path, rules, release_size=RELEASE)
+    assert result.outcome == "failed" and "363 MB" in result.reason, result.reason
 
 
 def test_not_enough_space_is_refused_before_uploading(tmp_path: Path) -> None:
