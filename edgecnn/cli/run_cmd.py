@@ -53,7 +53,7 @@ def run(
         typer.Option(
             "--track",
             help="Without --config: follow objects across frames (track_id on detections, "
-            "new/end events); the config's 'track:' key.",
+            "new/update/end events); the config's 'track:' key.",
         ),
     ] = False,
     conf: Annotated[

@@ -185,6 +185,13 @@ class TrackSettings(_Strict):
         le=1.0,
         description="Least score of a detection that starts a track (weaker ones only continue one).",
     )
+    zone_hits: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Detections in a row a followed object must stand in (or out of) a zone before it "
+        "counts as entering (or leaving) it and gets an 'update' event; 1: at once.",
+    )
 
 
 @dataclass(frozen=True)
@@ -252,7 +259,7 @@ class DeviceConfig(_Strict):
     )
     track: TrackSettings | None = Field(
         None,
-        description="Detectors: follow objects across frames (track ids, new/end events); "
+        description="Detectors: follow objects across frames (track ids, new/update/end events); "
         "true or a mapping turns it on.",
     )
     sinks: list[SinkConfig] = Field(

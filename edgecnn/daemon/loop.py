@@ -8,6 +8,8 @@ Three threads, each handing over through a slot or a queue of one or two items:
    the GIL, so 1 and 3 run meanwhile);
 3. finish: decode, thresholds and NMS (and tracking, :mod:`edgecnn.daemon.tracking`), then
    hands the :class:`FrameResult` to the sinks, which queue it for their own threads.
+   After the last frame, it ends the objects still followed and hands their ``end`` events
+   to the sinks in one more, :attr:`~FrameResult.final`, result.
 
 Every thread and every hand-over costs CPU beside ``invoke()``; on a board whose cores are
 all busy, that is what the loop loses against the interpreter alone, hence only three.
@@ -20,8 +22,8 @@ camera opens and the sinks are built; then it is loaded here and run once on zer
 only then ``READY=1`` goes to systemd.
 The main loop sends ``WATCHDOG=1`` while it and the other stages are alive, also while the
 camera is offline (``STATUS=`` says so); a stalled stage stops the pings.
-:meth:`Daemon.stop` (SIGTERM) finishes the frames in flight, flushes the sinks and
-releases the camera.
+:meth:`Daemon.stop` (SIGTERM) finishes the frames in flight (and ends the tracked objects),
+flushes the sinks and releases the camera; so does the end of the source or ``max_frames``.
 """
 
 from __future__ import annotations
@@ -291,6 +293,7 @@ class Daemon:
         model_name = self.processor.spec.name
         source_name = self.source.name
         failing: set[str] = set()
+        last = 0  # the last frame's number
         while True:
             self._beats["finish"] = time.monotonic()
             try:
@@ -298,8 +301,22 @@ class Daemon:
             except queue.Empty:
                 continue
             if job is _END:
+                ended = self.tracking.end_all() if self.tracking is not None else ()
+                if ended:  # the objects still followed end with the stream, in one more result
+                    final = FrameResult(
+                        ts=iso_time(time.time()),
+                        frame=last,
+                        source=source_name,
+                        model=model_name,
+                        latency_ms={},
+                        detections=(),
+                        events=ended,
+                        final=True,
+                    )
+                    self._emit(final, failing)
                 return
             assert isinstance(job, _Job)
+            last = job.number
             t0 = time.perf_counter()
             full = job.frame.full
             size = None if full is None else (full.shape[1], full.shape[0])
@@ -308,7 +325,7 @@ class Daemon:
             try:
                 detections = self.processor.detections(job.outputs, job.box_map, size)
                 if self.tracking is not None:
-                    detections, events = self.tracking.update(detections, job.frame.ts, job.frame.index)
+                    detections, events = self.tracking.update(detections, job.frame)
             except Exception as exc:  # a bug or outputs that do not fit: every frame would fail
                 self._failure = EdgecnnError(f"post-processing frame {job.number} failed: {exc}")
                 self.stop("post-processing failed")
@@ -329,13 +346,17 @@ class Daemon:
                 events=events,
             )
             self.stats.record(result)
-            for name, sink in self.sinks:
-                try:
-                    sink.emit(result)
-                except Exception as exc:  # one broken sink must not stop the others
-                    if name not in failing:
-                        log.error("sink %s failed: %s", name, exc)
-                    failing.add(name)
+            self._emit(result, failing)
+
+    def _emit(self, result: FrameResult, failing: set[str]) -> None:
+        """Hand ``result`` to every sink; a failing sink is logged once (``failing``)."""
+        for name, sink in self.sinks:
+            try:
+                sink.emit(result)
+            except Exception as exc:  # one broken sink must not stop the others
+                if name not in failing:
+                    log.error("sink %s failed: %s", name, exc)
+                failing.add(name)
 
     def _put(self, q: queue.Queue[object], item: object) -> bool:
         """Put ``item`` on ``q``, waiting as long as needed unless the daemon stops (False)."""

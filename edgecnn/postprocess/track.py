@@ -19,7 +19,11 @@ while the tracker lives.
 
 Motion is measured in frames when frame numbers are given (a video file is read faster
 than it was filmed, in bursts, so capture times would give false speeds) and in seconds
-otherwise; ``max_lost_s`` is always seconds. Pure numpy.
+otherwise; ``max_lost_s`` is always seconds. Seconds are those of a monotonic clock when one
+is given (``mono``): the wall-clock time ``ts`` of a board without a real-time clock steps
+when NTP sets it, and a step back would keep lost tracks that much longer, a step forward
+end them all at once. ``ts`` is then only kept as the tracks' first and last times. Pure
+numpy.
 """
 
 from __future__ import annotations
@@ -42,8 +46,13 @@ class Track:
         box: the last matched box, ``x1 y1 x2 y2``.
         velocity: of the box's corners, pixels per frame (or per second without frame
             numbers).
-        first_ts: time of the first detection, seconds.
-        last_ts: time of the last matched detection, seconds.
+        first_ts: time of the first detection, seconds (``ts``, the wall clock).
+        last_ts: time of the last matched detection, as ``ts`` gave it (also when the wall
+            clock stepped back meanwhile).
+        first_mono: time of the first detection on the monotonic clock (``mono``; ``ts``
+            without one).
+        last_mono: time of the last matched detection on that clock (never decreasing); a
+            lost track ends by it.
         hits: frames it was matched on.
         best_score: the highest score of its detections.
         last_frame: the frame number of the last match (None without frame numbers).
@@ -56,10 +65,17 @@ class Track:
     velocity: np.ndarray
     first_ts: float
     last_ts: float
+    first_mono: float
+    last_mono: float
     hits: int
     best_score: float
     last_frame: int | None = None
     votes: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from the first to the last matched detection, on the monotonic clock."""
+        return self.last_mono - self.first_mono
 
     def vote(self, class_id: int) -> None:
         """Count one detection of ``class_id``; :attr:`class_id` becomes the most frequent."""
@@ -143,6 +159,7 @@ class IouTracker:
         class_ids: np.ndarray,
         ts: float,
         frame: int | None = None,
+        mono: float | None = None,
     ) -> TrackStep:
         """Match one frame's detections to the tracks, start and end tracks.
 
@@ -150,11 +167,15 @@ class IouTracker:
             boxes: ``(N, 4)`` ``x1 y1 x2 y2`` in frame pixels.
             scores: ``(N,)`` scores.
             class_ids: ``(N,)`` class ids.
-            ts: the frame's time, seconds (frames given in time order; a time before the
-                last frame's counts as no time passed).
+            ts: the frame's capture time, seconds since the epoch (the tracks' first and last
+                times).
             frame: the frame's number from its source, counting frames the caller skipped
-                (motion is then per frame); None: motion per second of ``ts``. A number
+                (motion is then per frame); None: motion per second of ``mono``. A number
                 that does not grow (the source restarted) counts as the next frame.
+            mono: the frame's capture time on a monotonic clock (:func:`time.monotonic`):
+                tracks lost for more than ``max_lost_s`` of it end. None: ``ts`` serves
+                (frames given in time order; a time before the last frame's counts as no
+                time passed).
 
         Returns:
             The detections' track ids and the tracks started and ended on this frame.
@@ -165,11 +186,12 @@ class IouTracker:
         n = len(boxes)
         if len(scores) != n or len(class_ids) != n:
             raise ValueError(f"got {n} boxes, {len(scores)} scores and {len(class_ids)} class ids")
+        now = ts if mono is None else mono
         tracks = self.tracks
         last_box = np.array([t.box for t in tracks], dtype=np.float64).reshape(-1, 4)
         velocity = np.array([t.velocity for t in tracks], dtype=np.float64).reshape(-1, 4)
         if frame is None:
-            elapsed = np.maximum(ts - np.array([t.last_ts for t in tracks], dtype=np.float64), 0.0)
+            elapsed = np.maximum(now - np.array([t.last_mono for t in tracks], dtype=np.float64), 0.0)
         else:
             last = np.array([frame - 1 if t.last_frame is None else t.last_frame for t in tracks])
             elapsed = np.where(last < frame, frame - last, 1).astype(np.float64)
@@ -191,7 +213,8 @@ class IouTracker:
             track = tracks[k]
             track.box = boxes[d].copy()
             track.velocity = new_velocity[i]
-            track.last_ts = max(ts, track.last_ts)
+            track.last_ts = ts
+            track.last_mono = max(now, track.last_mono)
             track.last_frame = frame
             track.hits += 1
             track.vote(int(class_ids[d]))
@@ -210,7 +233,7 @@ class IouTracker:
                 kept.append(track)
             elif track.id == 0:
                 continue  # a tentative track must be matched on every frame until it has its id
-            elif ts - track.last_ts > self.max_lost_s:
+            elif now - track.last_mono > self.max_lost_s:
                 ended.append(track)
             else:
                 kept.append(track)
@@ -221,7 +244,20 @@ class IouTracker:
             unmatched &= box_iou(boxes, followed).max(axis=1) < self.iou
         for d in np.flatnonzero(unmatched).tolist():
             class_id, score = int(class_ids[d]), float(scores[d])
-            track = Track(0, class_id, boxes[d].copy(), np.zeros(4), ts, ts, 1, score, frame, {class_id: 1})
+            track = Track(
+                id=0,
+                class_id=class_id,
+                box=boxes[d].copy(),
+                velocity=np.zeros(4),
+                first_ts=ts,
+                last_ts=ts,
+                first_mono=now,
+                last_mono=now,
+                hits=1,
+                best_score=score,
+                last_frame=frame,
+                votes={class_id: 1},
+            )
             if self.min_hits <= 1:
                 self._last_id += 1
                 track.id = self._last_id

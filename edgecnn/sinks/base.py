@@ -2,7 +2,8 @@
 
 A sink is one small file with a pydantic config whose ``type: Literal["..."]`` picks it
 (the device config's ``sinks:`` list is a union discriminated on ``type``). The daemon
-calls :meth:`Sink.emit` from its finish thread for every processed frame; a sink must
+calls :meth:`Sink.emit` from its finish thread for every processed frame, and once more
+at stop with a :attr:`FrameResult.final` result when tracked objects end then; a sink must
 never block it: slow work goes through a bounded queue to the sink's own thread, and what
 does not fit is dropped and counted in :attr:`Sink.dropped`. :meth:`Sink.status` is called
 from the source's threads and must return at once too.
@@ -65,8 +66,13 @@ class FrameResult:
         detections: the kept detections, best first.
         image: the BGR source frame (for preview / snapshot sinks; never serialised).
         file: the image file of the frame when the source is a folder or glob of images.
-        events: with tracking on, the objects that got their id (``new``) or ended
-            (``end``) on this frame (records described in :mod:`edgecnn.daemon.tracking`).
+        events: with tracking on, the objects that got their id (``new``), entered or left
+            a zone (``update``) or ended (``end``) on this frame (records described in
+            :mod:`edgecnn.daemon.tracking`).
+        final: True for the one result the daemon sends after its last frame, when it
+            stops, carrying the ``end`` events of the objects still followed; it is no
+            frame: ``ts`` is the time of the stop, ``frame`` the last frame's number, no
+            detections, latencies or image. Sinks that count or show frames skip it.
     """
 
     ts: str
@@ -78,10 +84,12 @@ class FrameResult:
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     file: str | None = None
     events: tuple[dict[str, Any], ...] = ()
+    final: bool = False
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-lines record (the documented schema, without the image); ``file`` only
-        for frames read from image files, ``events`` only when there are some."""
+        for frames read from image files, ``events`` only when there are some, ``final``
+        only when true."""
         record = {
             "ts": self.ts,
             "frame": self.frame,
@@ -94,6 +102,8 @@ class FrameResult:
             record["file"] = self.file
         if self.events:
             record["events"] = list(self.events)
+        if self.final:
+            record["final"] = True
         return record
 
 

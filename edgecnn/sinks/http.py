@@ -245,8 +245,9 @@ class HttpSink(Sink):
         log.info("http sink: serving on %s", self.url)
 
     def emit(self, result: FrameResult) -> None:
-        """Nothing to do with the daemon's stats (it keeps the latest frame); else record it."""
-        if self._own:
+        """Nothing to do with the daemon's stats (it keeps the latest frame); else record it
+        (a final result is no frame: skipped)."""
+        if self._own and not result.final:
             self.stats.record(result)
 
     def status(self, state: str, detail: str = "") -> None:

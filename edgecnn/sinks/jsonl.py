@@ -6,7 +6,9 @@ Each line is :meth:`FrameResult.to_record <edgecnn.sinks.base.FrameResult.to_rec
      "latency_ms": {"pre": 1.2, "infer": 9.8, "post": 0.4},
      "detections": [{"label": "person", "class_id": 0, "score": 0.91, "box": [x1, y1, x2, y2]}]}
 
-with boxes in source-frame pixels (classifiers: top-k labels, no ``box``).
+with boxes in source-frame pixels (classifiers: top-k labels, no ``box``). With tracking on,
+the daemon's last record at stop is a :attr:`~edgecnn.sinks.base.FrameResult.final` one
+carrying the ``end`` events of the objects still followed; it is written like any other.
 :meth:`JsonlSink.emit` serialises the record and queues the line; a writer thread takes
 what is queued in batches and appends each batch all or nothing: a write that fails (a
 full disk) is cut back to the size the file had before it, so the file always ends with a
@@ -73,7 +75,9 @@ class JsonlConfig(BaseModel):
     queue_size: int = Field(
         1000, ge=1, le=1_000_000, description="Lines waiting for the writer; beyond it lines are dropped."
     )
-    skip_empty: bool = Field(False, description="Do not write frames without detections.")
+    skip_empty: bool = Field(
+        False, description="Do not write frames without detections (those with tracking events are written)."
+    )
 
 
 class JsonlSink(Sink):
@@ -123,7 +127,7 @@ class JsonlSink(Sink):
 
     def emit(self, result: FrameResult) -> None:
         """Serialise the record and queue the line; returns at once (drops when the queue is full)."""
-        if self.config.skip_empty and not result.detections:
+        if self.config.skip_empty and not result.detections and not result.events:
             return
         line = json.dumps(result.to_record(), separators=(",", ":")) + "\n"
         try:

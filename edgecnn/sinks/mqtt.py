@@ -5,9 +5,12 @@ the broker's last will when the process dies, and published before a clean stop.
 source's state (``online`` / ``offline`` / ...) goes retained to ``<prefix>/<device>/source``
 as ``{"state": .., "detail": ..}``. A detector's count of objects per label goes retained to
 ``<prefix>/<device>/<label>`` when it changes, with Home Assistant discovery configs on
-request (:mod:`edgecnn.sinks._homeassistant`). With tracking on, each ``new`` / ``end`` event
-(:mod:`edgecnn.daemon.tracking`) goes, not retained, to ``<prefix>/<device>/events``
-(Frigate's ``frigate/events``), also when ``skip_empty`` leaves the frame out.
+request (:mod:`edgecnn.sinks._homeassistant`). With tracking on, each ``new`` / ``update`` /
+``end`` event (:mod:`edgecnn.daemon.tracking`) goes, not retained, to
+``<prefix>/<device>/events`` (Frigate's ``frigate/events``), also when ``skip_empty`` leaves
+the frame out. The daemon's :attr:`~edgecnn.sinks.base.FrameResult.final` result at stop,
+the ``end`` events of the objects still followed, goes to that topic only (it is no frame:
+no record, the counts stay), and :meth:`MqttSink.stop` sends it before disconnecting.
 
 :meth:`MqttSink.emit` only serialises the record and appends it to a bounded queue; a
 publisher thread hands messages to paho, whose own network thread does the I/O and
@@ -23,6 +26,7 @@ Nothing logged holds the password.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -179,6 +183,7 @@ class MqttSink(Sink):
         self._source: bytes | None = None
         self._client: Any = None
         self._thread: threading.Thread | None = None
+        self._last_sent: Any = None  # paho's MQTTMessageInfo of the newest QoS>0 message sent
 
     @property
     def connected(self) -> bool:
@@ -215,8 +220,9 @@ class MqttSink(Sink):
         self._thread.start()
 
     def emit(self, result: FrameResult) -> None:
-        """Queue the frame's record, and the counts that changed, for publishing; returns at once."""
-        if self.labels:
+        """Queue the frame's record, its events and the counts that changed, for publishing (a
+        final result: its events alone); returns at once."""
+        if self.labels and not result.final:
             counts = self._counts_of(result)
             changed = [key for key, n in counts.items() if n != self._counts[key]]
             self._counts = counts
@@ -227,7 +233,7 @@ class MqttSink(Sink):
         for event in result.events:
             payload = json.dumps(event, separators=(",", ":")).encode()
             self._put(self.topic_events, payload, self.config.qos, False)
-        if self.config.skip_empty and not result.detections:
+        if result.final or (self.config.skip_empty and not result.detections):
             return
         payload = json.dumps(result.to_record(), separators=(",", ":")).encode()
         self._put(self.topic_detections, payload, self.config.qos, False)
@@ -247,9 +253,11 @@ class MqttSink(Sink):
         self._put(self.topic_source, self._source, 0, True)
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Send what is queued (within ``timeout``), publish ``offline`` and disconnect."""
+        """Send what is queued and see it acknowledged (within ``timeout``), publish ``offline``
+        and disconnect."""
         if self._client is None:
             return
+        deadline = time.monotonic() + timeout
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -263,11 +271,23 @@ class MqttSink(Sink):
         if self._thread is not None:
             self._thread.join(1.0)
         if self._connected:
+            self._wait_acknowledged(max(0.1, deadline - time.monotonic()))
             info = self._client.publish(self.topic_status, "offline", qos=0, retain=True)
             info.wait_for_publish(timeout=max(0.1, timeout / 2))
         self._client.disconnect()
         self._client.loop_stop()
         self._client = None
+
+    def _wait_acknowledged(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds until the broker has acknowledged the QoS>0 messages
+        sent (it does so in order: the newest one's acknowledgement is the last). Closing the
+        connection sooner can lose them: mosquitto 2.0.11, failing to send a PUBACK to a client
+        that just closed, drops the connection ("out of memory") and publishes the will."""
+        info = self._last_sent
+        if info is None:
+            return
+        with contextlib.suppress(ValueError, RuntimeError):  # the connection dropped meanwhile
+            info.wait_for_publish(timeout)
 
     def _put(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         with self._cond:
@@ -287,9 +307,12 @@ class MqttSink(Sink):
                 if self._abort or not (self._queue and self._connected):
                     return  # stop() was called and nothing more can be sent
                 topic, payload, qos, retain = item = self._queue.popleft()
-            rc = client.publish(topic, payload, qos=qos, retain=retain).rc
+            info = client.publish(topic, payload, qos=qos, retain=retain)
+            rc = info.rc
             if rc == MQTT_ERR_SUCCESS or (rc == MQTT_ERR_NO_CONN and qos > 0):  # QoS>0: paho resends it
                 self.published += 1
+                if qos > 0 and rc == MQTT_ERR_SUCCESS:
+                    self._last_sent = info
                 continue
             # not taken: the connection dropped just now (QoS 0), or paho's store of unacknowledged
             # QoS>0 messages is full; keep the message at the head and wait for the next chance

@@ -13,6 +13,7 @@ reads, drops stale frames, and re-creates it with back-off when it fails.
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,10 @@ class Frame:
         full: the same scene at a higher resolution (picamera2's main stream), or None.
             When given, boxes are reported in its pixels and sinks get it as the image.
         path: the image file the frame was read from (folders and globs of images), else None.
+        monotonic: :func:`time.monotonic` when the frame was made, which a source does as it
+            captures it (the default, so no source sets it). Unlike ``ts`` it never steps
+            when the system clock is set (NTP on a board without a real-time clock), so
+            durations between frames (how long a tracked object has been lost) use it.
     """
 
     image: np.ndarray = field(repr=False)
@@ -43,6 +48,7 @@ class Frame:
     index: int = 0
     full: np.ndarray | None = field(default=None, repr=False)
     path: str | None = None
+    monotonic: float = field(default_factory=time.monotonic)
 
 
 class SourceError(EdgecnnError):

@@ -201,7 +201,7 @@ def test_tracking_is_off_by_default_true_or_a_mapping_turns_it_on(config_file: C
     assert load_device_config(config_file(BASE)).resolve(SPEC).track is None
     assert load_device_config(config_file(BASE + "track: false\n")).resolve(SPEC).track is None
     on = load_device_config(config_file(BASE + "track: true\n")).resolve(SPEC).track
-    assert on is not None and (on.iou, on.max_lost_s, on.min_hits) == (0.3, 2.0, 2)
+    assert on is not None and (on.iou, on.max_lost_s, on.min_hits, on.zone_hits) == (0.3, 2.0, 2, 3)
     tuned = load_device_config(config_file(BASE + "track: {max_lost_s: 5, min_hits: 3}\n"))
     tuned = tuned.resolve(SPEC).track
     assert tuned is not None and (tuned.iou, tuned.max_lost_s, tuned.min_hits) == (0.3, 5.0, 3)

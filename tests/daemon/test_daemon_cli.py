@@ -538,7 +538,9 @@ def test_tracking_gives_still_objects_one_id_and_events_when_they_come_and_go(
 ) -> None:
     """A folder of the same frame four times, then another frame twice: the objects of the
     first frame get ids on its second copy (min_hits 2) and keep them; with max_lost_s 0,
-    those the other frame does not have end on its first copy."""
+    those the other frame does not have end on its first copy; those that move into or out
+    of a zone there get an update; at the end of the folder, those still followed end in a
+    last, final record."""
     folder = tmp_path / "images"
     folder.mkdir()
     first, other = _frame(video_file, 0), _frame(video_file, 11)
@@ -548,13 +550,14 @@ def test_tracking_gives_still_objects_one_id_and_events_when_they_come_and_go(
     config = config_file(
         f"model: {{path: {tiny_models['det']}}}\n"
         f"source: {{type: opencv, input: {folder}}}\n"
-        "track: {max_lost_s: 0, start_conf: 0}\n"
+        "track: {max_lost_s: 0, start_conf: 0, zone_hits: 1}\n"
+        "zones: {left: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}\n"
         f"sinks: [{{type: jsonl, path: {out}}}]\n"
     )
     proc = cli("run", "--config", str(config))
     assert proc.returncode == 0, proc.stderr
     records = jsonl(out)
-    assert len(records) == 6 and len(records[0]["detections"]) > 1
+    assert len(records) == 7 and len(records[0]["detections"]) > 1
     assert all("track_id" not in d for d in records[0]["detections"]) and "events" not in records[0]
     ids = [[d["track_id"] for d in r["detections"]] for r in records[1:4]]
     assert ids[0] == ids[1] == ids[2] and len(set(ids[0])) == len(ids[0])  # one id per object, kept
@@ -570,6 +573,36 @@ def test_tracking_gives_still_objects_one_id_and_events_when_they_come_and_go(
     for event in ended:
         assert event["frames"] == 4
         assert (event["start"], event["end"]) == (records[0]["ts"], records[3]["ts"])
+    # an object whose zones differ from those of its previous detection gets an update
+    # (zone_hits 1: at once), listing them; no other object does
+    last_seen: dict[int, tuple[int, list[str]]] = {}  # id -> (record, zones) of its last detection
+    entered: dict[int, list[str]] = {}  # id -> the zones it stood in, in order
+    for i, record in enumerate(records[:6]):
+        events = record.get("events", [])
+        started = {e["id"] for e in events if e["type"] == "new"}
+        changed = {}
+        for det in record["detections"]:
+            if "track_id" in det:
+                track_id, zones = det["track_id"], det.get("zones", [])
+                if track_id not in started and zones != last_seen[track_id][1]:
+                    changed[track_id] = zones
+                last_seen[track_id] = (i, zones)
+                entered.setdefault(track_id, []).extend(z for z in zones if z not in entered[track_id])
+        assert {e["id"]: e["zones"] for e in events if e["type"] == "update"} == changed
+        for event in (e for e in events if e["type"] == "end"):
+            assert event["zones"] == entered[event["id"]]
+    assert any(e["type"] == "update" for r in records for e in r.get("events", []))
+    # the folder ended: every object still followed ends in a last record without detections,
+    # at the time of its last detection
+    final = records[6]
+    assert final["final"] is True and final["frame"] == 6 and final["detections"] == []
+    assert final["ts"] >= records[5]["ts"]
+    gone = {e["id"] for r in records[:6] for e in r.get("events", []) if e["type"] == "end"}
+    assert [e["type"] for e in final["events"]] == ["end"] * len(final["events"])
+    assert {e["id"] for e in final["events"]} == set(last_seen) - gone
+    for event in final["events"]:
+        i, _ = last_seen[event["id"]]
+        assert event["end"] == records[i]["ts"] and event["zones"] == entered[event["id"]]
     # --track from the flags reaches the config: a classifier refuses it, naming the flag
     proc = cli("run", "--model", str(tiny_models["cls"]), "--source", str(folder), "--track")
     assert proc.returncode == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -56,6 +57,26 @@ def test_records_follow_the_schema(tmp_path: Path) -> None:
             "detections": [],
         },
     ]
+
+
+def test_skip_empty_keeps_frames_with_tracking_events_and_the_final_record(tmp_path: Path) -> None:
+    """An object ends on a frame without detections, and one more at stop: with skip_empty
+    only the empty frame without events is left out."""
+    path = tmp_path / "d.jsonl"
+    end = {"type": "end", "id": 3, "label": "person", "end": "2026-11-30T12:00:01.000Z"}
+    final = FrameResult(
+        ts="2026-11-30T12:00:09.000Z", frame=3, source="cam", model="tiny_det", latency_ms={},
+        detections=(), events=({**end, "id": 4},), final=True,
+    )
+    config = JsonlConfig(type="jsonl", path=str(path), skip_empty=True)
+    with build_sink(config, SinkContext(device="d")) as sink:
+        sink.emit(_result(1, detections=0))
+        sink.emit(dataclasses.replace(_result(2, detections=0), events=(end,)))
+        sink.emit(final)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["frame"], r["events"]) for r in records] == [(2, [end]), (3, [{**end, "id": 4}])]
+    assert "final" not in records[0] and records[1]["final"] is True
+    assert (records[1]["detections"], records[1]["latency_ms"]) == ([], {})
 
 
 @pytest.mark.parametrize("backups", [3, 1])

@@ -46,6 +46,15 @@ def test_video_file_ends_or_loops(video_file: Path) -> None:
     assert np.array_equal(looped[12], frames[0])
 
 
+def test_frames_carry_a_monotonic_capture_time(video_file: Path) -> None:
+    # made with the Frame (sources/base.py), not by each source: tracking times lost objects by it
+    with _source(input=str(video_file)) as src:
+        for _ in range(3):
+            before = time.monotonic()
+            frame = src.read()
+            assert before <= frame.monotonic <= time.monotonic()
+
+
 def test_image_folder_and_glob_in_sorted_order_skipping_unreadable(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

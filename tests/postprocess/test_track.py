@@ -248,6 +248,33 @@ def test_the_order_of_detections_does_not_change_the_ids() -> None:
         assert len(set(ids[0])) == 6 and 0 not in ids
 
 
+@pytest.mark.parametrize("step_s", [-3600.0, 3600.0])
+def test_lost_tracks_end_by_the_monotonic_clock_when_the_wall_clock_steps(step_s: float) -> None:
+    """NTP sets the clock of a board without an RTC while an object is hidden: a step back
+    must not keep its track an hour longer, a step forward must not end it at once."""
+    tracker = IouTracker(max_lost_s=0.95, min_hits=2)
+    ended_at, ids = [], []
+    for k in range(40):  # seen on frames 0-13, then hidden; the clock steps at frame 12
+        wall = 1_000_000.0 + k / FPS + (step_s if k >= 12 else 0.0)
+        seen = k < 14 or (step_s > 0 and k >= 20)  # (forward: back 0.7 s after it was lost)
+        boxes = np.array([box_at(100, 100)] if seen else []).reshape(-1, 4)
+        scores, classes = np.full(len(boxes), 0.9), np.zeros(len(boxes))
+        step = tracker.update(boxes, scores, classes, wall, k, mono=50.0 + k / FPS)
+        ids.extend(step.ids.tolist())
+        ended_at += [(k, t) for t in step.ended]
+    if step_s < 0:
+        # lost after frame 13 (monotonic 51.3): ends on the first frame more than 0.95 s later
+        ((k, track),) = ended_at
+        assert k == 23
+        assert track.last_ts == pytest.approx(1_000_001.3 + step_s)  # its last detection's wall time
+        assert track.duration_s == pytest.approx(1.3)
+    else:
+        # hidden for 0.6 s of real time across a one-hour jump: the same object, the same id
+        assert ended_at == [] and set(ids[1:]) == {1}
+        assert tracker.tracks[0].last_ts == pytest.approx(1_000_000.0 + 3.9 + step_s)
+        assert tracker.tracks[0].duration_s == pytest.approx(3.9)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -440,3 +441,12 @@ def test_http_picture_shades_the_masks(stats: DaemonStats, make_result, gray_fra
     assert abs(image[40:200, 400:600].mean() - (128 + 40) / 2) < 4  # inside: half shaded
     assert abs(image[300:460, 400:600].mean() - 128) < 2  # outside: untouched
     assert_box_edge(image.astype(np.uint8), PERSON)
+
+
+def test_a_sink_keeping_its_own_stats_does_not_count_the_final_result(make_result) -> None:
+    # outside the daemon the sink counts frames itself; the daemon's last result at stop is none
+    sink = HttpSink(HttpConfig(type="http", port=0), device="cam")
+    sink.emit(make_result(1))
+    sink.emit(dataclasses.replace(make_result(1), events=({"type": "end", "id": 1},), final=True))
+    latest = sink.stats.latest()
+    assert sink.stats.snapshot()["frames"] == 1 and latest is not None and not latest.final

@@ -283,6 +283,31 @@ def test_counts_go_retained_per_label_and_home_assistant_discovers_them(
     assert retained["edgecnn/front door/person"] == b"0" and retained["edgecnn/front door/car"] == b"1"
 
 
+def test_the_final_result_at_stop_goes_to_the_events_topic_before_the_disconnect(
+    broker, mqtt_listener, make_result, wait_until
+) -> None:
+    """The daemon stops: its last result carries the end events of the objects still
+    followed; they are published before ``offline``, and the result is no frame: no record,
+    and the counts stay."""
+    listener = mqtt_listener(broker.port, "edgecnn/cam/#")
+    sink = MqttSink(MqttConfig(type="mqtt", port=broker.port, qos=1), device="cam", labels=("person", "car"))
+    sink.start()
+    end = {"type": "end", "id": 1, "label": "person", "end": "2026-11-30T12:00:00.100Z", "zones": []}
+    final = dataclasses.replace(make_result(1), latency_ms={}, events=(end, {**end, "id": 2}), final=True)
+    try:
+        assert wait_until(lambda: sink.connected)
+        sink.emit(make_result(1, (PERSON,)))
+        sink.emit(final)
+    finally:
+        sink.stop()  # at once, as the daemon does after its final result
+    assert wait_until(lambda: listener.payloads("edgecnn/cam/status")[-1:] == [b"offline"])
+    assert listener.records("edgecnn/cam/events") == [end, {**end, "id": 2}]
+    topics = [t for t, _, _ in listener.messages]
+    assert topics.index("edgecnn/cam/events") < len(topics) - 1 - topics[::-1].index("edgecnn/cam/status")
+    assert [r["frame"] for r in listener.records("edgecnn/cam/detections")] == [1]
+    assert listener.payloads("edgecnn/cam/person") == [b"0", b"1"]  # not set back to 0 by the stop
+
+
 def test_the_daemon_context_gives_labels_and_classifiers_publish_no_counts() -> None:
     context = SinkContext(device="d", model="m", labels=("person", "car"), task="detect", zones=("yard",))
     sink = build_sink(MqttConfig(type="mqtt"), context)
