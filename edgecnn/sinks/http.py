@@ -6,6 +6,8 @@ Endpoints (stdlib :class:`~http.server.ThreadingHTTPServer` on its own daemon th
 * ``/healthz`` JSON; 200 when healthy, 503 when the last frame is stale or the source is not online.
 * ``/metrics`` Prometheus text format 0.0.4.
 * ``/latest.json`` the latest record (:meth:`FrameResult.to_record`) with fps and source state.
+* ``/events.json`` the latest tracking events (``new`` / ``update`` / ``end``), numbered;
+  ``?after=N`` gives only those after number ``N``.
 * ``/stream`` MJPEG (``multipart/x-mixed-replace``) with boxes drawn, at most ``stream_fps``.
 * ``/snapshot.jpg`` the latest frame with boxes.
 
@@ -36,6 +38,7 @@ import math
 import socket
 import threading
 import time
+from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -50,6 +53,7 @@ from edgecnn.sinks.base import FrameResult, Masks, Sink
 log = logging.getLogger(__name__)
 
 BOUNDARY = "edgecnnframe"
+EVENTS_KEPT = 100  # the latest tracking events /events.json can give
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 
@@ -179,7 +183,8 @@ class _Preview:
 
 
 class HttpSink(Sink):
-    """Serve the live page, ``/healthz``, ``/metrics``, ``/latest.json``, ``/stream`` and ``/snapshot.jpg``.
+    """Serve the live page, ``/healthz``, ``/metrics``, ``/latest.json``, ``/events.json``,
+    ``/stream`` and ``/snapshot.jpg``.
 
     Args:
         config: the sink's settings.
@@ -210,6 +215,9 @@ class HttpSink(Sink):
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._page = importlib.resources.files("edgecnn.sinks").joinpath("http_page.html").read_bytes()
+        self._events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self._events_seen = 0  # events numbered so far (the newest one's number)
+        self._events_lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -245,8 +253,13 @@ class HttpSink(Sink):
         log.info("http sink: serving on %s", self.url)
 
     def emit(self, result: FrameResult) -> None:
-        """Nothing to do with the daemon's stats (it keeps the latest frame); else record it
-        (a final result is no frame: skipped)."""
+        """Keep the result's tracking events for ``/events.json``. The daemon's stats keep the
+        latest frame; without them, record it (a final result is no frame: skipped)."""
+        if result.events:
+            with self._events_lock:
+                for event in result.events:
+                    self._events_seen += 1
+                    self._events.append({"seq": self._events_seen, "ts": result.ts, **event})
         if self._own and not result.final:
             self.stats.record(result)
 
@@ -283,6 +296,13 @@ class HttpSink(Sink):
         keys = ("device", "model", "source", "source_state", "source_detail", "fps", "frames",
                 "last_frame_age_s", "healthy")
         return {**{k: snap[k] for k in keys}, "result": None if latest is None else latest.to_record()}
+
+    def events(self, after: int = 0) -> dict[str, Any]:
+        """``/events.json``: the kept events numbered above ``after``, oldest first, and
+        ``last``, the newest number (0 before the first event), to ask ``after`` next time."""
+        with self._events_lock:
+            newer = [event for event in self._events if event["seq"] > after]
+            return {"events": newer, "last": self._events_seen}
 
     def metrics(self) -> str:
         """``/metrics``: Prometheus text exposition format 0.0.4."""
@@ -369,6 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = {
             "/": self._page, "/index.html": self._page, "/healthz": self._healthz, "/metrics": self._metrics,
             "/latest.json": self._latest, "/stream": self._stream, "/snapshot.jpg": self._snapshot,
+            "/events.json": lambda: self._events(url.query),
         }.get(url.path)
         if route is None:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", TEXT)
@@ -416,6 +437,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _latest(self) -> None:
         self._json(HTTPStatus.OK, self.sink.latest_record())
+
+    def _events(self, query: str) -> None:
+        after = (parse_qs(query).get("after") or ["0"])[0]
+        if not (after.isascii() and after.isdigit()):
+            self._send(HTTPStatus.BAD_REQUEST, b"after must be a whole number\n", TEXT)
+            return
+        self._json(HTTPStatus.OK, self.sink.events(int(after)))
 
     def _snapshot(self) -> None:
         got = self.sink.preview.next(after=0, timeout=0.0)

@@ -450,3 +450,43 @@ def test_a_sink_keeping_its_own_stats_does_not_count_the_final_result(make_resul
     sink.emit(dataclasses.replace(make_result(1), events=({"type": "end", "id": 1},), final=True))
     latest = sink.stats.latest()
     assert sink.stats.snapshot()["frames"] == 1 and latest is not None and not latest.final
+
+
+def _event(kind: str, track_id: int) -> dict[str, Any]:
+    return {"type": kind, "id": track_id, "label": "person", "score": 0.9, "box": [1.0, 2.0, 3.0, 4.0],
+            "start": "2026-12-01T10:00:00.000Z", "zones": []}
+
+
+def test_http_events_json_numbers_the_events_and_keeps_the_latest(served: HttpSink, make_result) -> None:
+    assert json.loads(get(served.url + "/events.json")[2]) == {"events": [], "last": 0}
+    served.emit(make_result(1))  # a frame without events adds none
+    served.emit(dataclasses.replace(make_result(2), events=(_event("new", 1), _event("new", 2))))
+    served.emit(dataclasses.replace(make_result(3), events=(_event("end", 1),), final=True))
+    body = json.loads(get(served.url + "/events.json")[2])
+    assert body["last"] == 3
+    seen = [(e["seq"], e["type"], e["id"]) for e in body["events"]]
+    assert seen == [(1, "new", 1), (2, "new", 2), (3, "end", 1)]
+    assert body["events"][0] == {"seq": 1, "ts": make_result(2).ts, **_event("new", 1)}
+    # ?after= gives only the newer ones; a page polls with the last number it saw
+    after = json.loads(get(served.url + "/events.json?after=2")[2])
+    assert [e["seq"] for e in after["events"]] == [3] and after["last"] == 3
+    assert json.loads(get(served.url + "/events.json?after=3")[2])["events"] == []
+    for bad in ("x", "-1", "1.5", "%C2%B2"):  # "²" is a digit to str.isdigit
+        status, _, text = get(served.url + f"/events.json?after={bad}")
+        assert status == 400 and text == b"after must be a whole number\n", bad
+    # only the latest EVENTS_KEPT stay; numbers go on
+    for frame in range(4, 4 + 150):
+        served.emit(dataclasses.replace(make_result(frame), events=(_event("new", frame),)))
+    body = json.loads(get(served.url + "/events.json")[2])
+    seqs = [e["seq"] for e in body["events"]]
+    assert body["last"] == 153 and seqs == list(range(54, 154)) and len(seqs) == 100
+
+
+def test_http_events_json_needs_the_token(stats: DaemonStats) -> None:
+    sink = HttpSink(HttpConfig(type="http", port=0, auth_token=TOKEN), device="cam", state=stats)
+    sink.start()
+    try:
+        assert get(sink.url + "/events.json")[0] == 401
+        assert get(sink.url + "/events.json?after=0", token=TOKEN, header=False)[0] == 200
+    finally:
+        sink.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -25,6 +26,15 @@ FIRST = (Detection("person", 0, 0.93, (120.0, 90.0, 300.0, 420.0)), Detection("b
 SECOND = (Detection("dog", 1, 0.88, (360.0, 210.0, 600.0, 440.0)),
           Detection("person", 0, 0.64, (130.0, 80.0, 290.0, 415.0)))
 LEAD_COPY = Path("/tmp/edgecnn_live_page.png")
+START = "2026-12-01T10:00:00.000Z"
+EVENTS = (  # what the daemon's tracking sends: a person walks into the porch, a car leaves
+    {"type": "new", "id": 7, "label": "person", "score": 0.9, "box": [120, 90, 300, 420], "start": START,
+     "zones": ["driveway"]},
+    {"type": "update", "id": 7, "label": "person", "score": 0.92, "box": [130, 90, 310, 420], "start": START,
+     "zones": ["porch"], "entered": ["porch"], "left": ["driveway"]},
+    {"type": "end", "id": 3, "label": "car", "score": 0.8, "box": [330, 250, 560, 430], "start": START,
+     "end": "2026-12-01T10:00:04.200Z", "duration_s": 4.2, "frames": 42, "zones": []},
+)
 
 
 def scene(width: int = 640, height: int = 480) -> np.ndarray:
@@ -89,6 +99,8 @@ def test_live_page_in_headless_chromium(tmp_path: Path, chromium_exe: str, make_
 
     emitter = threading.Thread(target=loop, daemon=True)
     sink.start()
+    for event in EVENTS:  # the daemon hands every result to its sinks; these carry events
+        sink.emit(dataclasses.replace(make_result(1, FIRST), events=(event,)))
     emitter.start()
     try:
         url = f"{sink.url}/?token={TOKEN}"
@@ -109,6 +121,13 @@ def test_live_page_in_headless_chromium(tmp_path: Path, chromium_exe: str, make_
     assert ("person", "bicycle") in served and served[-1] == ("dog", "person")
     assert re.findall(r'<li data-label="([^"]+)"', dom) == ["dog", "person"]
     assert 'id="device">kitchen-pi<' in dom and ">online<" in dom
+    # the tracked objects panel: newest event first, each described in words
+    shown = re.findall(r'<li data-event="(\w+)" data-id="(\d+)">(.*?)</li>', dom)
+    assert [(kind, int(i)) for kind, i, _ in shown] == [("end", 3), ("update", 7), ("new", 7)]
+    texts = [re.sub(r"<[^>]+>", " ", html) for _, _, html in shown]
+    assert "#3 car" in texts[0] and "gone after 4.2 s" in texts[0]
+    assert "entered porch · left driveway" in texts[1] and "appeared in driveway" in texts[2]
+    assert re.search(r'<div class="card" id="events-card">', dom)  # no longer hidden
     png = cv2.imread(str(shot))
     assert png is not None and png.shape[:2] == (800, 1280)
     assert png.std() > 10  # not a blank page
