@@ -39,11 +39,16 @@ FLAGS: dict[str, Any] = {
     "std": _flag(str, "--std", "Std, one value or one per channel, 0..255 units (default 255)."),
     "resize": _flag(str, "--resize", "letterbox or stretch (default letterbox)."),
     "pad_value": _flag(int, "--pad-value", "Letterbox padding grey 0..255 (default 114)."),
-    "layout": _flag(str, "--layout", "classes, yolo_v2 or yolo_v3 (default by task)."),
+    "layout": _flag(
+        str, "--layout", "classes, yolo_v2, yolo_v3, yolo_v8 or yolo_end2end (default by task and outputs)."
+    ),
     "anchors": _flag(str, "--anchors", "Detectors: 'w,h w,h; w,h ...', ';' between scales, input pixels."),
     "strides": _flag(str, "--strides", "Detectors: strides per scale, '8,16' (default: from the outputs)."),
     "class_activation": _flag(
-        str, "--class-activation", "sigmoid, softmax or none (default sigmoid for yolo_v3, else softmax)."
+        str,
+        "--class-activation",
+        "sigmoid, softmax or none (default: sigmoid for yolo_v3, none for the"
+        " anchor-free yolo_v8 / yolo_end2end, else softmax).",
     ),
     "xy_scale": _flag(float, "--xy-scale", "Box centre scale 1..4 (YOLOv4 scale_x_y; 2 for YOLOv5 heads)."),
 }

@@ -43,7 +43,7 @@ from edgecnn.inputs import read_text_input
 from edgecnn.outputs import creation_problem
 from edgecnn.runtime.backend import MAX_THREADS
 from edgecnn.runtime.resolve import SETTING_FLAGS, parse_floats, parse_ints
-from edgecnn.runtime.spec import ModelSpec
+from edgecnn.runtime.spec import Layout, ModelSpec
 from edgecnn.sinks.jsonl import JsonlConfig
 from edgecnn.yamlcheck import duplicate_key, yaml_problem
 
@@ -89,8 +89,8 @@ class ModelSettings(_Strict):
     labels: list[str] | str | None = Field(
         None, description="Without metadata: class names, as a list, a labels.txt path or 'a,b,c'."
     )
-    layout: Literal["yolo_v2", "yolo_v3", "classes"] | None = Field(
-        None, description="Without metadata: output layout (default yolo_v3 / classes by task)."
+    layout: Layout | None = Field(
+        None, description="Without metadata: output layout (default by task and output shape)."
     )
     anchors: (
         str

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgecnn.errors import ModelError
 from edgecnn.runtime.resolve import resolve_file_spec, resolve_spec
-from edgecnn.runtime.spec import ModelSpec
+from edgecnn.runtime.spec import ANCHOR_FREE_LAYOUTS, ModelSpec
 
 #: The spec file saved next to a Keras model.
 SPEC_FILE = "spec.json"
@@ -47,11 +47,14 @@ class Predictor(Protocol):
 
 
 def order_by_stride(outputs: Sequence[np.ndarray], spec: ModelSpec) -> list[np.ndarray]:
-    """Detection outputs (any order) sorted into ``spec.output.strides`` order by grid size.
+    """Detection outputs (any order) sorted into ``spec.output.strides`` order by grid size;
+    the one output of an anchor-free layout (no strides) as it is.
 
     Raises:
         ModelError: an output grid matches no stride of the spec.
     """
+    if spec.output.layout in ANCHOR_FREE_LAYOUTS:
+        return list(outputs)
     by_grid = {tuple(np.shape(o)[1:3]): o for o in outputs}
     ordered = []
     for stride in spec.output.strides:

@@ -21,7 +21,26 @@ already hold probabilities). Outputs are matched to the spec's scales by grid si
 decoding is ``input / grid`` on each axis (the spec's stride when the input size is a
 multiple of it).
 
-:func:`encode_yolo` is the inverse: it writes boxes into raw tensors that decode back to them.
+The anchor-free layouts of Ultralytics exports hold boxes that the model decoded itself, in
+one tensor:
+
+* ``yolo_v8`` (YOLOv8, YOLO11 and the other one-to-many heads): ``(1, 4 + C, N)``, per
+  candidate ``cx, cy, w, h`` then C class scores (already sigmoids: ``class_activation``
+  ``none``). The orientation comes from the shape: ``(1, N, 4 + C)`` (some converters) is
+  read as well; when both axes are ``4 + C`` it is Ultralytics' own ``(1, 4 + C, N)``.
+* ``yolo_end2end`` (YOLOv10, YOLO26, ``nms=True`` exports): ``(1, K, 6)``, rows ``x1, y1, x2,
+  y2, score, class id``; zero rows pad it to K. Rows whose class id is not a label are dropped.
+
+Their box units are read from the values, every call: Ultralytics' TFLite exports give
+fractions of the input width and height, other converters input pixels. The candidates of a
+real head cover the whole input (a YOLOv8 head has one centred on every cell), so in pixels
+the largest coordinate is near the input size, while fractions stay about 0..1. Boxes whose
+largest centre coordinate (``yolo_v8``) or corner (``yolo_end2end``) is above
+:data:`NORMALISED_LIMIT` (2.0) are taken as pixels, the others as fractions and scaled by
+the input size.
+
+:func:`encode_yolo` is the inverse for the anchor layouts: it writes boxes into raw tensors
+that decode back to them.
 """
 
 from __future__ import annotations
@@ -33,11 +52,15 @@ from functools import lru_cache
 import numpy as np
 
 from edgecnn.errors import ModelError
-from edgecnn.runtime.spec import OutputSpec
+from edgecnn.runtime.spec import ANCHOR_FREE_LAYOUTS, ANCHOR_LAYOUTS, OutputSpec
 
-__all__ = ["decode_yolo", "encode_yolo"]
+__all__ = ["NORMALISED_LIMIT", "decode_yolo", "encode_yolo"]
 
 _EDGE = 1e-6  # keeps encoded centre offsets inside (0, 1), where the logit is finite
+
+#: Anchor-free boxes whose largest centre (or corner) coordinate is at most this are fractions of
+#: the input size; above it, input pixels (see the module docstring).
+NORMALISED_LIMIT = 2.0
 
 
 def decode_yolo(
@@ -48,11 +71,14 @@ def decode_yolo(
     num_classes: int,
     min_objectness: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode every anchor of every scale into a box and per-class confidences.
+    """Decode every anchor of every scale (every candidate, for the anchor-free layouts) into a
+    box and per-class confidences.
 
     Args:
-        outputs: one raw tensor per scale, ``(1, H, W, A * (5 + C))`` or ``(H, W, ...)``,
-            float, in any order.
+        outputs: ``yolo_v2`` / ``yolo_v3``: one raw tensor per scale, ``(1, H, W, A * (5 + C))``
+            or ``(H, W, ...)``, float, in any order. ``yolo_v8``: one ``(1, 4 + C, N)`` or
+            ``(1, N, 4 + C)`` tensor; ``yolo_end2end``: one ``(1, K, 6)`` tensor (the batch
+            axis may be omitted).
         output: the model spec's output section (layout, anchors, strides, activation).
         input_width: model input width in pixels.
         input_height: model input height in pixels.
@@ -60,17 +86,30 @@ def decode_yolo(
         min_objectness: if given, only anchors whose objectness (after the sigmoid) is
             greater than this are decoded. Confidence is objectness times a class
             probability of at most 1, so passing the confidence threshold here loses no
-            detection and skips most of the work. Default None (decode every anchor).
+            detection and skips most of the work. For the anchor-free layouts, which have
+            no objectness, the best class score (after the activation) of a candidate must
+            be greater. Default None (decode every anchor).
 
     Returns:
         ``boxes_xyxy`` ``(N, 4)`` float32 corners in input pixels and ``class_scores``
-        ``(N, C)`` float32 confidences (objectness x class probability). Rows run scale by
-        scale (ascending stride), then row, column and anchor.
+        ``(N, C)`` float32 confidences (objectness x class probability; for ``yolo_end2end``
+        the row's score in its class's column, 0 elsewhere). Rows run scale by scale
+        (ascending stride), then row, column and anchor; anchor-free rows keep the output's
+        order.
 
     Raises:
         ModelError: the outputs do not fit the spec (count, grid sizes or channels).
     """
-    if output.layout not in ("yolo_v2", "yolo_v3"):
+    if output.layout in ANCHOR_FREE_LAYOUTS:
+        rows = _single_output(outputs, output.layout)
+        if output.layout == "yolo_v8":
+            return _decode_v8(
+                rows, input_width, input_height, num_classes, output.class_activation, min_objectness
+            )
+        return _decode_end2end(
+            rows, input_width, input_height, num_classes, output.class_activation, min_objectness
+        )
+    if output.layout not in ANCHOR_LAYOUTS:
         raise ValueError(f"decode_yolo needs a yolo layout, got {output.layout!r}")
     boxes = []
     scores = []
@@ -124,7 +163,13 @@ def encode_yolo(
 
     Returns:
         One ``(1, H, W, A * (5 + C))`` float32 tensor per scale, in the spec's stride order.
+
+    Raises:
+        ValueError: an anchor-free layout (those models decode their boxes themselves), or
+            invalid boxes or class ids.
     """
+    if output.layout not in ANCHOR_LAYOUTS:
+        raise ValueError(f"encode_yolo needs an anchor layout (yolo_v2, yolo_v3), got {output.layout!r}")
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     cls = np.asarray(class_ids, dtype=np.int64).reshape(-1)
     if cls.size != boxes.shape[0]:
@@ -289,3 +334,93 @@ def _class_probabilities(logits: np.ndarray, activation: str) -> np.ndarray:
     if activation == "none":
         return logits.copy()
     raise ValueError(f"unknown class activation {activation!r}")
+
+
+def _single_output(outputs: Sequence[np.ndarray], layout: str) -> np.ndarray:
+    """The one output of an anchor-free head as a 2-D float32 array (batch axis dropped)."""
+    if len(outputs) != 1:
+        raise ModelError(f"a {layout} head has one output, got {len(outputs)}")
+    arr = np.asarray(outputs[0])
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise ModelError(f"a {layout} output must be (1, rows, columns), got shape {np.shape(outputs[0])}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ModelError(f"yolo outputs must be dequantised floats, got {arr.dtype}")
+    return np.asarray(arr, dtype=np.float32)
+
+
+def _to_input_pixels(boxes: np.ndarray, largest: float, width: int, height: int) -> np.ndarray:
+    """Scale boxes given as fractions of the input to input pixels (in place); pixel boxes,
+    told by ``largest`` above :data:`NORMALISED_LIMIT`, stay as they are."""
+    if not largest > NORMALISED_LIMIT:
+        boxes *= np.array([width, height, width, height], dtype=np.float32)
+    return boxes
+
+
+def _decode_v8(
+    arr: np.ndarray,
+    width: int,
+    height: int,
+    num_classes: int,
+    activation: str,
+    min_score: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(4 + C, N)`` or ``(N, 4 + C)`` rows of ``cx, cy, w, h, scores...`` to corners and scores."""
+    channels = 4 + num_classes
+    if arr.shape[0] == channels:  # Ultralytics' own (4 + C, N); also when both axes are 4 + C
+        arr = arr.T
+    elif arr.shape[1] != channels:
+        raise ModelError(
+            f"a yolo_v8 output with {num_classes} classes is (1, {channels}, N) or (1, N, {channels}), "
+            f"got (1, {arr.shape[0]}, {arr.shape[1]})"
+        )
+    largest = float(arr[:, :2].max()) if len(arr) else 0.0
+    scores = arr[:, 4:]
+    if activation == "softmax":
+        scores = _class_probabilities(np.ascontiguousarray(scores), activation)
+    if min_score is not None:
+        best = scores.max(axis=1)
+        if activation == "sigmoid":
+            best = _sigmoid(best)  # monotonic: the best logit gives the best probability
+        keep = (best > min_score).nonzero()[0]
+        arr, scores = arr.take(keep, axis=0), scores.take(keep, axis=0)
+    if activation == "sigmoid":
+        scores = _sigmoid(scores)
+    elif activation == "none":
+        scores = np.array(scores, dtype=np.float32)  # a contiguous copy, not a view of the output
+    centre, half = arr[:, 0:2], arr[:, 2:4] * np.float32(0.5)
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    return _to_input_pixels(boxes, largest, width, height), scores
+
+
+def _decode_end2end(
+    arr: np.ndarray,
+    width: int,
+    height: int,
+    num_classes: int,
+    activation: str,
+    min_score: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(K, 6)`` rows of ``x1, y1, x2, y2, score, class id`` to corners and a score matrix."""
+    if arr.shape[1] != 6:
+        raise ModelError(
+            f"a yolo_end2end output is (1, K, 6): x1, y1, x2, y2, score, class; got (1, {arr.shape[0]}, "
+            f"{arr.shape[1]})"
+        )
+    largest = float(arr[:, 2:4].max()) if len(arr) else 0.0
+    score = arr[:, 4]
+    if activation == "sigmoid":
+        score = _sigmoid(score)
+    elif activation != "none":
+        raise ValueError(f"yolo_end2end rows take class_activation sigmoid or none, got {activation!r}")
+    with np.errstate(invalid="ignore"):
+        class_id = np.rint(arr[:, 5])
+        keep = (class_id >= 0) & (class_id < num_classes)
+        if min_score is not None:
+            keep &= score > min_score
+    rows = keep.nonzero()[0]
+    boxes = np.ascontiguousarray(arr[rows, 0:4])
+    scores = np.zeros((len(rows), num_classes), dtype=np.float32)
+    scores[np.arange(len(rows)), class_id[rows].astype(np.int64)] = score[rows]
+    return _to_input_pixels(boxes, largest, width, height), scores

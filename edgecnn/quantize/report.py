@@ -169,6 +169,8 @@ def _output_names(model: TFLiteModel, spec: ModelSpec) -> tuple[list[int], list[
     """Output indices in spec order (ascending stride for detectors) and their names."""
     if spec.task == "classify":
         return [0], ["logits" if spec.output.class_activation != "none" else "probabilities"]
+    if not spec.output.strides:  # anchor-free: one output
+        return model.scale_order, ["output"]
     return model.scale_order, [f"stride {s}" for s in spec.output.strides]
 
 

@@ -17,6 +17,7 @@ _EXPORTS = {
     "TFLiteModel": "edgecnn.runtime.interpreter",
     "TensorInfo": "edgecnn.runtime.tensors",
     "read_spec": "edgecnn.runtime.metadata",
+    "read_model_spec": "edgecnn.runtime.metadata",
     "preprocess": "edgecnn.runtime.preprocessing",
     "preprocess_quantized": "edgecnn.runtime.preprocessing",
     "resolve_spec": "edgecnn.runtime.resolve",

@@ -21,7 +21,7 @@ import numpy as np
 from edgecnn.errors import ConfigError, ModelError
 from edgecnn.postprocess.letterbox import Letterbox
 from edgecnn.runtime.backend import MAX_THREADS, interpreter_error, load_backend
-from edgecnn.runtime.metadata import read_spec
+from edgecnn.runtime.metadata import read_model_spec, read_spec
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized, quantize
 from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
 from edgecnn.runtime.spec import ModelSpec
@@ -56,8 +56,9 @@ class TFLiteModel:
         path: the ``.tflite`` file.
         num_threads: interpreter threads, 1 to :data:`~edgecnn.runtime.backend.MAX_THREADS`
             (None: the backend's default).
-        spec: the model spec; None reads the embedded metadata (still None if there is none;
-            :meth:`run_frame` then needs one, see :func:`~edgecnn.runtime.resolve.resolve_spec`).
+        spec: the model spec; None reads the one the model carries: its edgecnn metadata,
+            else its Ultralytics metadata (still None if there is neither; :meth:`run_frame`
+            then needs one, see :func:`~edgecnn.runtime.resolve.resolve_spec`).
         backend: force a backend (see :mod:`edgecnn.runtime.backend`); None picks one.
 
     Example:
@@ -83,7 +84,8 @@ class TFLiteModel:
         self.num_threads = num_threads
         chosen = load_backend(backend)
         self.backend: str = chosen.name
-        embedded = read_spec(self.path)  # also rejects missing and malformed files, in pure Python
+        # also rejects missing and malformed files, in pure Python
+        embedded = read_spec(self.path) if spec is not None else read_model_spec(self.path)
         self.spec: ModelSpec | None = spec if spec is not None else embedded
         try:
             self._interpreter = chosen.load_interpreter(str(self.path), num_threads)

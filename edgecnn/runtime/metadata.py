@@ -4,6 +4,10 @@ The spec is the UTF-8 JSON of :class:`~edgecnn.runtime.spec.ModelSpec`, stored i
 buffer that the flatbuffer metadata entry named ``edgecnn`` points at (see
 ``docs/runtime.md``; :mod:`edgecnn.quantize.metadata_writer` writes it). Reading needs
 neither TensorFlow nor the ``flatbuffers`` package.
+
+:func:`carried_spec` and :func:`read_model_spec` also take the settings of an Ultralytics
+export (:mod:`edgecnn.runtime.ultralytics`) when the file has no edgecnn metadata: the spec a
+model carries, whoever wrote it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from pydantic import ValidationError
 from edgecnn.errors import ModelError
 from edgecnn.runtime.flatbuffer import FlatbufferError, ModelBytes, TFLiteFile, parse_model
 from edgecnn.runtime.spec import METADATA_NAME, SPEC_FORMAT_VERSION, ModelSpec
+from edgecnn.runtime.ultralytics import ultralytics_spec
+
+#: Where a carried spec came from (:func:`carried_spec`), as ``edgecnn inspect`` says it.
+FROM_EDGECNN = "edgecnn metadata"
+FROM_ULTRALYTICS = "Ultralytics metadata"
 
 
 @contextmanager
@@ -93,6 +102,36 @@ def spec_from_model(data: ModelBytes, parsed: TFLiteFile, source: str) -> ModelS
     """The spec embedded in already-parsed model bytes, or None when there is none."""
     payload = parsed.metadata_bytes(data, METADATA_NAME)
     return None if payload is None else spec_from_json(payload, source)
+
+
+def carried_spec(data: ModelBytes, parsed: TFLiteFile, source: str) -> tuple[ModelSpec | None, str]:
+    """The spec a model carries: its edgecnn metadata, else what its Ultralytics metadata gives.
+
+    Returns:
+        ``(spec, origin)``: origin is :data:`FROM_EDGECNN`, ``FROM_ULTRALYTICS + " (member)"``
+        (the archive member, ``metadata.json`` or ``temp_meta.txt``), or ``""`` with None.
+
+    Raises:
+        ModelError: invalid edgecnn metadata, or malformed or unusable Ultralytics metadata.
+    """
+    spec = spec_from_model(data, parsed, source)
+    if spec is not None:
+        return spec, FROM_EDGECNN
+    found = ultralytics_spec(data, parsed, source)
+    if found is None:
+        return None, ""
+    return found[0], f"{FROM_ULTRALYTICS} ({found[1]})"
+
+
+def read_model_spec(path: str | Path) -> ModelSpec | None:
+    """The spec the ``.tflite`` file at ``path`` carries (:func:`carried_spec`), or None.
+
+    Raises:
+        ModelError: missing or corrupt file, or invalid metadata.
+    """
+    source = str(path)
+    with open_model_file(path) as data:
+        return carried_spec(data, parse_model_file(data, source), source)[0]
 
 
 def read_spec_bytes(data: ModelBytes, source: str = "model") -> ModelSpec | None:

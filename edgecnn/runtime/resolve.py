@@ -1,7 +1,8 @@
 """The model spec to run with: embedded metadata, user flags, and the model's own tensors.
 
-A model converted by edgecnn carries its spec (:mod:`edgecnn.runtime.metadata`). A model
-from elsewhere has none; it still runs when the user passes the settings as flags:
+A model converted by edgecnn carries its spec (:mod:`edgecnn.runtime.metadata`), an
+Ultralytics export carries metadata that gives one (:mod:`edgecnn.runtime.ultralytics`). A
+model from elsewhere has none; it still runs when the user passes the settings as flags:
 :func:`resolve_spec` merges the two (flags win), fills the input size from the model's
 input tensor, and says which flag to pass when something required is missing;
 :func:`resolve_file_spec` does it for a model file (what ``run``, ``eval`` and ``bench``
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgecnn.errors import ConfigError, ModelError
-from edgecnn.runtime.spec import ModelSpec
+from edgecnn.runtime.spec import ANCHOR_FREE_LAYOUTS, ANCHOR_LAYOUTS, ModelSpec
 
 #: The flag of each :func:`resolve_spec` setting (the command-line names of docs/runtime.md).
 SETTING_FLAGS = {
@@ -57,6 +58,11 @@ class MissingSettingsError(ModelError):
         self.missing = list(missing)
         flags = join_names(SETTING_FLAGS[key] for key in missing)
         super().__init__(f"{source} has no edgecnn metadata: pass {flags}")
+
+
+#: Class activation by layout without metadata (others: softmax): yolo_v2 heads and classifiers
+#: are trained with a softmax, yolo_v3 with sigmoids; anchor-free heads give probabilities.
+_DEFAULT_ACTIVATION = {"yolo_v3": "sigmoid", "yolo_v8": "none", "yolo_end2end": "none"}
 
 
 def join_names(names: Iterable[str]) -> str:
@@ -185,10 +191,13 @@ def resolve_spec(
             input tensor.
         color_order, mean, std, resize, pad_value: :class:`InputSpec` fields.
         layout, anchors, strides, class_activation, xy_scale: :class:`OutputSpec` fields.
-            Without metadata ``layout`` defaults to ``classes`` for classify and ``yolo_v3``
-            for detect, ``strides`` to what the output grid sizes imply, and ``xy_scale`` to
-            1.0 (the classic YOLOv2/v3 centre decoding; YOLOv4's ``scale_x_y``, 2.0 for
-            YOLOv5-style heads).
+            Without metadata ``layout`` defaults to ``classes`` for classify; for detect, to
+            what :func:`anchor_free_layout` makes of a model with one 3-D output (no anchors
+            needed) and to ``yolo_v3`` otherwise. ``strides`` defaults to what the output grid
+            sizes imply, ``class_activation`` to ``sigmoid`` for ``yolo_v3``, ``none`` for the
+            anchor-free layouts (their scores are probabilities) and ``softmax`` otherwise,
+            and ``xy_scale`` to 1.0 (the classic YOLOv2/v3 centre decoding; YOLOv4's
+            ``scale_x_y``, 2.0 for YOLOv5-style heads).
         conf, iou, max_det: default thresholds.
         input_shape: the model's input tensor shape ``(1, H, W, C)``.
         output_shapes: the model's output tensor shapes; with ``input_shape`` the result is
@@ -205,7 +214,8 @@ def resolve_spec(
         missing = [key for key, value in (("task", task), ("labels", labels)) if value is None]
         if imgsz is None and input_shape is None:
             missing.append("imgsz")
-        if task == "detect" and anchors is None:
+        anchor_free = layout in ANCHOR_FREE_LAYOUTS if layout else _one_3d_output(output_shapes)
+        if task == "detect" and anchors is None and not anchor_free:
             missing.append("anchors")
         if missing:
             raise MissingSettingsError(source, missing)
@@ -234,12 +244,16 @@ def resolve_spec(
     if layout is not None:
         out["layout"] = layout
     elif "layout" not in out or (doc["task"] == "classify") != (out["layout"] == "classes"):
-        out["layout"] = "classes" if doc["task"] == "classify" else "yolo_v3"
+        out["layout"] = _default_layout(doc["task"], len(doc["labels"]), output_shapes)
+    if out["layout"] in ANCHOR_FREE_LAYOUTS:
+        # an anchor spec switched to an anchor-free layout by a flag keeps no anchors
+        out.pop("anchors", None)
+        out.pop("strides", None)
     if anchors is not None:
         out["anchors"] = parse_anchors(anchors)
     if strides is not None:
         out["strides"] = parse_ints(strides)
-    elif out["layout"] != "classes" and not out.get("strides"):
+    elif out["layout"] in ANCHOR_LAYOUTS and not out.get("strides"):
         inferred = _strides_from_shapes(input_shape, output_shapes)
         if inferred is None:
             raise ModelError(f"{source}: cannot tell the detection strides from its outputs: pass --strides")
@@ -247,8 +261,7 @@ def resolve_spec(
     if class_activation is not None:
         out["class_activation"] = class_activation
     elif embedded is None:
-        # yolo_v2 heads and classifiers are trained with a softmax; yolo_v3 with sigmoids.
-        out["class_activation"] = "sigmoid" if out["layout"] == "yolo_v3" else "softmax"
+        out["class_activation"] = _DEFAULT_ACTIVATION.get(out["layout"], "softmax")
     if xy_scale is not None:
         out["xy_scale"] = float(xy_scale)
     for key, value in (("conf", conf), ("iou", iou), ("max_det", max_det)):
@@ -270,21 +283,22 @@ def resolve_spec(
 def resolve_file_spec(
     path: str | Path, settings: Mapping[str, Any] | None = None, source: str | None = None
 ) -> ModelSpec:
-    """The spec a ``.tflite`` file runs with: its embedded edgecnn metadata with ``settings``
-    applied (:func:`resolve_spec` keywords, None values ignored), checked against its tensors.
-    Without settings the embedded spec is returned as it is.
+    """The spec a ``.tflite`` file runs with: its embedded edgecnn metadata (or, without it, the
+    spec its Ultralytics metadata gives) with ``settings`` applied (:func:`resolve_spec`
+    keywords, None values ignored), checked against its tensors. Without settings the
+    carried spec is returned as it is.
 
     Raises:
         MissingSettingsError: no metadata, and ``settings`` lacks a required one.
         ModelError: missing or corrupt file, invalid metadata, or a spec that does not fit.
         ConfigError: an invalid setting.
     """
-    from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+    from edgecnn.runtime.metadata import carried_spec, open_model_file, parse_model_file
 
     source = source or str(path)
     with open_model_file(path) as data:
         parsed = parse_model_file(data, source)
-        embedded = spec_from_model(data, parsed, source)
+        embedded, _ = carried_spec(data, parsed, source)
         inputs = [t.shape for t in parsed.main.input_tensors]
         outputs = [t.shape for t in parsed.main.output_tensors]
     given = {key: value for key, value in (settings or {}).items() if value is not None}
@@ -312,17 +326,66 @@ def _strides_from_shapes(
     return sorted(strides)
 
 
+def _one_3d_output(output_shapes: Sequence[Sequence[int]] | None) -> bool:
+    return output_shapes is not None and len(output_shapes) == 1 and len(output_shapes[0]) == 3
+
+
+def _default_layout(task: str, num_classes: int, output_shapes: Sequence[Sequence[int]] | None) -> str:
+    if task == "classify":
+        return "classes"
+    if output_shapes is not None and _one_3d_output(output_shapes):  # an anchor-free head
+        return anchor_free_layout(output_shapes[0], num_classes) or "yolo_v8"  # (checked later)
+    return "yolo_v3"
+
+
+def anchor_free_layout(shape: Sequence[int], num_classes: int, end2end: bool | None = None) -> str | None:
+    """The anchor-free layout a detection output of ``shape`` has, or None if it fits neither.
+
+    ``yolo_v8`` is ``(1, 4 + C, N)`` or ``(1, N, 4 + C)``; ``yolo_end2end`` is ``(1, K, 6)``.
+    With ``C = 2`` a ``(1, K, 6)`` output fits both: ``end2end`` (what the model's metadata
+    says: an end-to-end head or an ``nms=True`` export) decides; when it is unknown (None),
+    a last axis of 6 is end-to-end, the rule of Ultralytics' own TFLite reader.
+
+    Args:
+        shape: the output tensor's shape.
+        num_classes: number of labels ``C``.
+        end2end: True: the model is known to give NMS'd rows; False: known not to; None:
+            unknown.
+    """
+    if len(shape) != 3 or shape[0] != 1:
+        return None
+    fits_v8 = 4 + num_classes in (shape[1], shape[2])
+    fits_end2end = shape[2] == 6
+    if end2end is True:
+        return "yolo_end2end" if fits_end2end else None
+    if end2end is False:
+        return "yolo_v8" if fits_v8 else None
+    return "yolo_end2end" if fits_end2end else "yolo_v8" if fits_v8 else None
+
+
 def _grid(size: int, stride: int) -> int:
     return math.ceil(size / stride)
 
 
 def scale_order(spec: ModelSpec, output_shapes: Sequence[Sequence[int]]) -> list[int]:
     """For a detection spec, the output index of each scale: ``outputs[order[i]]`` is the
-    tensor of ``strides[i]``. Matched by grid size, since TFLite may reorder outputs.
+    tensor of ``strides[i]``. Matched by grid size, since TFLite may reorder outputs. For the
+    anchor-free layouts, ``[0]``: their one output.
 
     Raises:
         ModelError: the outputs do not fit the spec's strides, anchors and labels.
     """
+    layout, classes = spec.output.layout, spec.num_classes
+    if layout in ANCHOR_FREE_LAYOUTS:
+        end2end = layout == "yolo_end2end"
+        if len(output_shapes) == 1 and anchor_free_layout(output_shapes[0], classes, end2end) == layout:
+            return [0]
+        channels = 4 + classes
+        want = "(1,K,6)" if layout == "yolo_end2end" else f"(1,{channels},N) or (1,N,{channels})"
+        raise ModelError(
+            f"output tensors {_shapes(output_shapes)} do not match the edgecnn metadata: a {layout} head "
+            f"with {classes} labels has one {want} output"
+        )
     height, width = spec.input.height, spec.input.width
     order = []
     for stride, anchors in zip(spec.output.strides, spec.output.anchors, strict=True):
@@ -358,6 +421,12 @@ def check_spec_matches_model(
                 f"{source}: output tensors {_shapes(output_shapes)} do not match the edgecnn metadata: a "
                 f"classifier with {spec.num_classes} labels has one (1, {spec.num_classes}) output"
             )
+        return
+    if spec.output.layout in ANCHOR_FREE_LAYOUTS:
+        try:
+            scale_order(spec, output_shapes)
+        except ModelError as exc:
+            raise ModelError(f"{source}: {exc}") from None
         return
     if len(output_shapes) != len(spec.output.strides):
         raise ModelError(

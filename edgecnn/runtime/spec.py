@@ -14,6 +14,12 @@ shape ``(1, H, W, A * (5 + C))``; per anchor the channels are ``tx, ty, tw, th, 
 class logits...``. ``anchors[i]`` are the ``(w, h)`` pairs, in input pixels, of the scale
 with stride ``strides[i]``; strides ascend. ``yolo_v2`` heads use a softmax over classes,
 ``yolo_v3`` heads a sigmoid per class; confidence = objectness x class probability.
+The anchor-free layouts of Ultralytics exports (YOLOv8, YOLO11, YOLO26) are one tensor with the
+boxes already decoded, no anchors and no strides: ``yolo_v8`` is ``(1, 4 + C, N)`` (or
+``(1, N, 4 + C)``), box ``cx, cy, w, h`` then C class scores per candidate; ``yolo_end2end``
+is ``(1, K, 6)``, rows ``x1, y1, x2, y2, score, class id`` (NMS done by the model). Their box
+units (fractions of the input or input pixels) are read from the values by
+:func:`edgecnn.postprocess.decode.decode_yolo`.
 Classification outputs (``output.layout`` ``classes``): one tensor ``(1, C)`` of logits or
 probabilities (``output.class_activation``).
 """
@@ -28,6 +34,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SPEC_FORMAT_VERSION = 1
 METADATA_NAME = "edgecnn"  # name of the flatbuffer metadata entry inside a .tflite
+
+#: The output layouts (``OutputSpec.layout``).
+Layout = Literal["yolo_v2", "yolo_v3", "yolo_v8", "yolo_end2end", "classes"]
+#: Layouts with anchors and one output per stride.
+ANCHOR_LAYOUTS = ("yolo_v2", "yolo_v3")
+#: Layouts of one output with the boxes already decoded: no anchors, no strides.
+ANCHOR_FREE_LAYOUTS = ("yolo_v8", "yolo_end2end")
 
 
 class _Strict(BaseModel):
@@ -68,7 +81,7 @@ class InputSpec(_Strict):
 class OutputSpec(_Strict):
     """How to read the model's output tensors."""
 
-    layout: Literal["yolo_v2", "yolo_v3", "classes"] = Field(description="Output decoding scheme.")
+    layout: Layout = Field(description="Output decoding scheme.")
     anchors: list[list[tuple[float, float]]] = Field(
         default_factory=list, description="Per scale, (w, h) anchor pairs in input pixels."
     )
@@ -89,6 +102,12 @@ class OutputSpec(_Strict):
     @model_validator(mode="after")
     def _check_yolo(self) -> OutputSpec:
         if self.layout == "classes":
+            return self
+        if self.layout in ANCHOR_FREE_LAYOUTS:
+            if self.anchors or self.strides:
+                raise ValueError(f"{self.layout} is anchor-free: it takes no anchors and no strides")
+            if self.layout == "yolo_end2end" and self.class_activation == "softmax":
+                raise ValueError("yolo_end2end rows hold one score each: class_activation sigmoid or none")
             return self
         if not self.anchors or len(self.anchors) != len(self.strides):
             raise ValueError("yolo layouts need one anchor list per stride")

@@ -6,8 +6,9 @@ model can crash them, and a truncated file made ai-edge-litert 2.2 segfault. So
 
 1. In this process, pure Python: the file exists and is a regular file, has the ``TFL3``
    identifier, and every table, vector and index of the flatbuffer lies in bounds
-   (:func:`~edgecnn.runtime.flatbuffer.parse_model`); the embedded spec, if any, is valid
-   and fits the input and output tensor shapes.
+   (:func:`~edgecnn.runtime.flatbuffer.parse_model`); the spec the model carries, if any
+   (edgecnn metadata, else Ultralytics metadata: :func:`~edgecnn.runtime.metadata.carried_spec`),
+   is valid and fits the input and output tensor shapes.
 2. In a child process (``python -m edgecnn.runtime.probe``): the interpreter loads the
    model, allocates tensors and runs once on zeros. A crash (a signal), a timeout or an
    error there becomes one :class:`~edgecnn.errors.ModelError` line here.
@@ -34,10 +35,10 @@ import edgecnn
 from edgecnn._stderr import drop_lines
 from edgecnn.errors import ModelError
 from edgecnn.runtime.backend import XNNPACK_NOTICE
-from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+from edgecnn.runtime.metadata import FROM_EDGECNN, carried_spec, open_model_file, parse_model_file
 from edgecnn.runtime.probe import MARKER
 from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
-from edgecnn.runtime.spec import ModelSpec
+from edgecnn.runtime.spec import ANCHOR_FREE_LAYOUTS, ModelSpec
 from edgecnn.runtime.tensors import TensorInfo
 
 PROBE_MODULE = "edgecnn.runtime.probe"
@@ -56,6 +57,7 @@ class ModelInfo:
     ops: tuple[str, ...]  # builtin operator names in execution order (empty: not asked for or not available)
     metadata_names: tuple[str, ...]  # names of all flatbuffer metadata entries
     spec: ModelSpec | None
+    spec_origin: str = ""  # where the spec came from: "edgecnn metadata", "Ultralytics metadata (...)"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -89,6 +91,7 @@ class ModelInfo:
             "ops": list(self.ops),
             "metadata": list(self.metadata_names),
             "spec": None if self.spec is None else self.spec.model_dump(mode="json"),
+            "spec_origin": self.spec_origin,
         }
 
     def describe(self) -> str:
@@ -115,7 +118,10 @@ class ModelInfo:
         if spec is None:
             return ["spec     no edgecnn metadata"]
         inp, out, th = spec.input, spec.output, spec.thresholds
-        lines = [
+        lines = []
+        if self.spec_origin not in ("", FROM_EDGECNN):
+            lines.append(f"spec     no edgecnn metadata; from {self.spec_origin}")
+        lines += [
             f"spec     {spec.name}: task {spec.task}, {spec.num_classes} labels: {', '.join(spec.labels)}",
             f"  input  {inp.width}x{inp.height} px (WxH), {inp.channels} channel(s)"
             f" {'grey' if inp.channels == 1 else inp.color_order}, {inp.resize}"
@@ -123,7 +129,16 @@ class ModelInfo:
             f" mean {list(inp.mean)} std {list(inp.std)}",
             f"  output {out.layout}, class activation {out.class_activation}",
         ]
-        if out.layout != "classes":
+        if out.layout in ANCHOR_FREE_LAYOUTS:
+            index = scale_order(spec, self.output_shapes)[0]
+            shape = "(" + ",".join(map(str, self.output_shapes[index])) + ")"
+            rows = (
+                "rows x1,y1,x2,y2,score,class (NMS included)"
+                if out.layout == "yolo_end2end"
+                else f"boxes cx,cy,w,h + {spec.num_classes} class scores"
+            )
+            lines.append(f"  output {index} {shape}: {rows}; box units from the values")
+        elif out.layout != "classes":
             order = scale_order(spec, self.output_shapes)
             for stride, anchors, index in zip(out.strides, out.anchors, order, strict=True):
                 pairs = " ".join(f"{w:g},{h:g}" for w, h in anchors)
@@ -145,7 +160,7 @@ def validate_model(
 
     Args:
         path: the model file.
-        expect_spec: require edgecnn metadata.
+        expect_spec: require edgecnn metadata (Ultralytics metadata does not count).
         timeout: seconds the child process may take to load and run the model once.
         num_threads: interpreter threads in the child.
         ops: list the operators (:attr:`ModelInfo.ops`; the child builds a second
@@ -182,11 +197,11 @@ def start_model_check(
     source = str(path)
     with open_model_file(path) as data:
         parsed = parse_model_file(data, source)
-        spec = spec_from_model(data, parsed, source)
+        spec, origin = carried_spec(data, parsed, source)
     main = parsed.main
     if len(main.inputs) != 1:
         raise ModelError(f"{source}: {len(main.inputs)} input tensors; edgecnn models have one image input")
-    if spec is None and expect_spec:
+    if origin != FROM_EDGECNN and expect_spec:
         raise ModelError(f"{source} has no edgecnn metadata")
     if spec is not None:
         outputs = [t.shape for t in main.output_tensors]
@@ -201,6 +216,7 @@ def start_model_check(
         ops=(),
         metadata_names=tuple(name for name, _ in parsed.metadata),
         spec=spec,
+        spec_origin=origin,
     )
     command = probe_command(source, num_threads) + (["--ops"] if ops else [])
     return ModelCheck(partial, command, timeout)
