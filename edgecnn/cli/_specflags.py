@@ -37,7 +37,7 @@ FLAGS: dict[str, Any] = {
     "color_order": _flag(str, "--color-order", "RGB or BGR (default RGB)."),
     "mean": _flag(str, "--mean", "Mean, one value or one per channel, 0..255 units (default 0)."),
     "std": _flag(str, "--std", "Std, one value or one per channel, 0..255 units (default 255)."),
-    "resize": _flag(str, "--resize", "letterbox or stretch (default letterbox)."),
+    "resize": _flag(str, "--resize", "letterbox, stretch or crop (classifiers; default letterbox)."),
     "pad_value": _flag(int, "--pad-value", "Letterbox padding grey 0..255 (default 114)."),
     "layout": _flag(
         str, "--layout", "classes, yolo_v2, yolo_v3, yolo_v8 or yolo_end2end (default by task and outputs)."

@@ -112,7 +112,9 @@ class ModelSettings(_Strict):
     imgsz: Annotated[int, Field(ge=1, le=8192)] | str | None = Field(
         None, description="Without metadata: input size, N or 'WIDTHxHEIGHT' (default: the input tensor's)."
     )
-    resize: Literal["letterbox", "stretch"] | None = Field(None, description="Without metadata: resize mode.")
+    resize: Literal["letterbox", "stretch", "crop"] | None = Field(
+        None, description="Without metadata: resize mode."
+    )
     pad_value: Annotated[int, Field(ge=0, le=255)] | None = Field(
         None, description="Without metadata: letterbox padding grey (default 114)."
     )

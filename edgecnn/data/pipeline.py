@@ -1,7 +1,7 @@
 """The training input pipeline (``tf.data``) and a TensorFlow-free iterator for calibration and eval.
 
 Every image goes through the same steps as a camera frame on the board: decoded with
-:func:`cv2.imread` (BGR), converted to grey for grey models, letterboxed (or stretched) to
+:func:`cv2.imread` (BGR), converted to grey for grey models, letterboxed (or stretched, or centre-cropped) to
 the model's :class:`~edgecnn.runtime.spec.InputSpec`, then
 :func:`edgecnn.runtime.preprocessing.preprocess` itself does the colour order and the
 ``(pixel - mean) / std`` normalisation. Without augmentation a training tensor is therefore
@@ -40,7 +40,7 @@ from edgecnn.data.augment import AugmentConfig, augment_classification, augment_
 from edgecnn.data.imagesize import decode_image
 from edgecnn.data.records import ImageRecord, Split
 from edgecnn.errors import DataError, UserError
-from edgecnn.postprocess.letterbox import Letterbox, letterbox, stretch
+from edgecnn.postprocess.letterbox import Letterbox, fit_to_input
 from edgecnn.runtime.preprocessing import preprocess
 from edgecnn.runtime.spec import InputSpec
 
@@ -85,9 +85,7 @@ def read_letterboxed(path: str | Path, input_spec: InputSpec) -> tuple[np.ndarra
     frame = read_image(path)
     if input_spec.channels == 1:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    if input_spec.resize == "letterbox":
-        return letterbox(frame, input_spec.width, input_spec.height, pad_value=input_spec.pad_value)
-    return stretch(frame, input_spec.width, input_spec.height)
+    return fit_to_input(frame, input_spec.resize, input_spec.width, input_spec.height, input_spec.pad_value)
 
 
 def iter_preprocessed(
@@ -114,7 +112,7 @@ def iter_preprocessed(
 class _Decoded:
     """One image letterboxed to the input size, with its ground truth in input pixels."""
 
-    image: np.ndarray  # uint8, input size, BGR or grey: exactly letterbox()'s output
+    image: np.ndarray  # uint8, input size, BGR or grey: exactly fit_to_input()'s output
     content: tuple[int, int, int, int]  # x0, y0, x1, y1 of the resized image inside the padding
     boxes: np.ndarray  # (N, 4) float32, input pixels
     classes: np.ndarray  # (N,) int32
@@ -144,6 +142,8 @@ class _Source:
         x0, y0 = int(info.pad_x), int(info.pad_y)
         x1 = x0 + round(info.scale_x * info.src_width)
         y1 = y0 + round(info.scale_y * info.src_height)
+        if x0 < 0 or y0 < 0:  # a centre crop: the whole input is content
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, image.shape[1]), min(y1, image.shape[0])
         decoded = _Decoded(
             image,
             (x0, y0, x1, y1),

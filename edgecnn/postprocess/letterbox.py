@@ -1,8 +1,10 @@
 """Resize a frame to a model's input size, and map boxes back to the frame.
 
 ``letterbox`` keeps the aspect ratio and pads the borders with a grey level (114 by
-default, the Ultralytics convention); ``stretch`` resizes without padding. Both return a
-:class:`Letterbox` that maps boxes from input pixels back to source-frame pixels.
+default, the Ultralytics convention); ``stretch`` resizes without padding; ``center_crop``
+keeps the aspect ratio and cuts the borders instead (the classifier convention of
+Ultralytics, torchvision and Keras applications). Each returns a :class:`Letterbox` that maps
+boxes from input pixels back to source-frame pixels; :func:`fit_to_input` picks one by name.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+#: How a frame is brought to the model's input size (``InputSpec.resize``).
+RESIZE_MODES: tuple[str, ...] = ("letterbox", "stretch", "crop")
+
 
 @dataclass(frozen=True)
 class Letterbox:
     """The transform from source-frame pixels to model-input pixels.
 
     ``input = source * (scale_x, scale_y) + (pad_x, pad_y)``; letterbox uses one scale for
-    both axes, stretch may not.
+    both axes, stretch may not; a centre crop has negative padding (the borders cut off).
     """
 
     scale_x: float
@@ -95,3 +100,46 @@ def stretch(
         raise ValueError(f"cannot resize an empty frame of shape {image.shape}")
     out = cv2.resize(image, (width, height), interpolation=interpolation)
     return out, Letterbox(width / src_w, height / src_h, 0.0, 0.0, src_w, src_h)
+
+
+def center_crop(
+    image: np.ndarray, width: int, height: int, interpolation: int = cv2.INTER_LINEAR
+) -> tuple[np.ndarray, Letterbox]:
+    """Cut the largest centred region with the input's aspect ratio, resize it to ``width`` x
+    ``height``.
+
+    For a square input this is Ultralytics' ``CenterCrop`` (the central square of side
+    ``min(H, W)``, resized), the same as resizing the shorter side and cropping the centre.
+    Boxes outside the region map to points beyond the input's edges.
+    """
+    src_h, src_w = image.shape[:2]
+    if src_h == 0 or src_w == 0:
+        raise ValueError(f"cannot crop an empty frame of shape {image.shape}")
+    scale = max(width / src_w, height / src_h)
+    crop_w = min(src_w, max(1, round(width / scale)))
+    crop_h = min(src_h, max(1, round(height / scale)))
+    x0 = (src_w - crop_w) // 2
+    y0 = (src_h - crop_h) // 2
+    region = image[y0 : y0 + crop_h, x0 : x0 + crop_w]
+    out = region if (crop_w, crop_h) == (width, height) else cv2.resize(
+        region, (width, height), interpolation=interpolation
+    )
+    sx, sy = width / crop_w, height / crop_h
+    return np.ascontiguousarray(out), Letterbox(sx, sy, -x0 * sx, -y0 * sy, src_w, src_h)
+
+
+def fit_to_input(
+    image: np.ndarray, mode: str, width: int, height: int, pad_value: int = 114
+) -> tuple[np.ndarray, Letterbox]:
+    """Resize ``image`` to ``width`` x ``height`` by ``mode`` (one of :data:`RESIZE_MODES`).
+
+    Raises:
+        ValueError: an unknown mode or an empty image.
+    """
+    if mode == "letterbox":
+        return letterbox(image, width, height, pad_value=pad_value)
+    if mode == "stretch":
+        return stretch(image, width, height)
+    if mode == "crop":
+        return center_crop(image, width, height)
+    raise ValueError(f"unknown resize mode {mode!r}; expected one of {', '.join(RESIZE_MODES)}")

@@ -22,7 +22,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from edgecnn.postprocess.letterbox import Letterbox, letterbox, stretch
+from edgecnn.postprocess.letterbox import Letterbox, fit_to_input
 from edgecnn.runtime.spec import InputSpec
 from edgecnn.runtime.tensors import QUANTIZED_DTYPES
 
@@ -67,10 +67,7 @@ def _resize(frame_bgr: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, Letterb
     grey = frame.ndim == 2
     if spec.channels == 1 and not grey:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-    if spec.resize == "letterbox":
-        image, info = letterbox(frame, spec.width, spec.height, pad_value=spec.pad_value)
-    else:
-        image, info = stretch(frame, spec.width, spec.height)
+    image, info = fit_to_input(frame, spec.resize, spec.width, spec.height, spec.pad_value)
     if spec.channels == 3:
         rgb = spec.color_order == "RGB"
         if grey:

@@ -6,7 +6,8 @@ alone is enough on a device: preprocessing, labels, output layout, anchors and d
 thresholds are read from the model, never re-typed as flags.
 
 Pixel normalisation: the frame is converted to ``input.color_order``, resized (``letterbox``
-keeps the aspect ratio and pads with ``input.pad_value``; ``stretch`` does not), then each
+keeps the aspect ratio and pads with ``input.pad_value``; ``stretch`` does not; ``crop``, for
+classifiers, keeps it and cuts the borders: the centre region is resized), then each
 channel is mapped ``x = (pixel - mean) / std`` with pixels in 0..255.
 
 Detection outputs (``output.layout`` ``yolo_v2`` or ``yolo_v3``): one raw tensor per scale of
@@ -54,8 +55,10 @@ class InputSpec(_Strict):
     height: int = Field(gt=0, le=8192, description="Input height in pixels.")
     channels: Literal[1, 3] = Field(3, description="1 for grey-scale models, 3 for colour.")
     color_order: Literal["RGB", "BGR"] = Field("RGB", description="Channel order the model expects.")
-    resize: Literal["letterbox", "stretch"] = Field(
-        "letterbox", description="letterbox keeps the aspect ratio and pads; stretch does not."
+    resize: Literal["letterbox", "stretch", "crop"] = Field(
+        "letterbox",
+        description="letterbox keeps the aspect ratio and pads; stretch does not; crop keeps it and "
+        "cuts the borders (classifiers only).",
     )
     pad_value: int = Field(114, ge=0, le=255, description="Grey level of letterbox padding.")
     mean: tuple[float, ...] = Field((0.0, 0.0, 0.0), description="Per-channel mean, 0..255 units.")
@@ -142,6 +145,8 @@ class ModelSpec(_Strict):
     def _check_task(self) -> ModelSpec:
         if (self.task == "classify") != (self.output.layout == "classes"):
             raise ValueError(f"task {self.task!r} does not match output layout {self.output.layout!r}")
+        if self.input.resize == "crop" and self.task != "classify":
+            raise ValueError("resize 'crop' is for classifiers: a detector would miss what it cuts off")
         return self
 
     @property

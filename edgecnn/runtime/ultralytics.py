@@ -13,9 +13,10 @@ style), ``imgsz`` (``[height, width]``), ``stride``, ``batch``, ``version`` and,
 versions, ``args`` (export arguments, with ``nms``), ``channels`` and ``end2end``.
 :func:`ultralytics_spec` turns it into a :class:`~edgecnn.runtime.spec.ModelSpec`: labels from
 ``names``, the input size from the input tensor (``imgsz`` must agree), RGB scaled to 0..1,
-letterboxed with grey 114, the layout from the task and the output shape (``classes``,
-``yolo_v8`` or ``yolo_end2end``; ``end2end`` / ``args.nms`` only decide when the shape fits
-both), and Ultralytics' default thresholds (conf 0.25, iou 0.7, max_det 300).
+letterboxed with grey 114 (classifiers centre-cropped, as Ultralytics' ``CenterCrop``), the
+layout from the task and the output shape (``classes``, ``yolo_v8`` or ``yolo_end2end``;
+``end2end`` / ``args.nms`` only decide when the shape fits both), and Ultralytics' default
+thresholds (conf 0.25, iou 0.7, max_det 300).
 
 The metadata is untrusted input. The archive is looked for in the last :data:`TAIL_BYTES`
 of the file; a member that says it is larger than :data:`MAX_METADATA_BYTES` is refused (one
@@ -202,7 +203,7 @@ def spec_from_document(
             "height": height,
             "channels": channels,
             "color_order": "RGB",
-            "resize": "letterbox",
+            "resize": "crop" if task == "classify" else "letterbox",  # as Ultralytics predicts
             "pad_value": 114,
             "mean": [0.0] * channels,
             "std": [255.0] * channels,

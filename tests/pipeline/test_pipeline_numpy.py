@@ -34,7 +34,7 @@ def test_iter_preprocessed_yields_the_board_tensor_record_and_letterbox(rect_spl
     assert seen == [r.image_id for r in rect_split.records]
 
 
-@pytest.mark.parametrize("resize", ["letterbox", "stretch"])
+@pytest.mark.parametrize("resize", ["letterbox", "stretch", "crop"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_read_letterboxed_then_preprocess_equals_preprocess_of_the_frame(
     rect_split: Split, resize: str, channels: int
@@ -46,6 +46,20 @@ def test_read_letterboxed_then_preprocess_equals_preprocess_of_the_frame(
         expected, expected_info = preprocess(cv2.imread(str(record.path)), spec)
         np.testing.assert_array_equal(preprocess(image, spec)[0], expected)
         assert info == expected_info
+
+
+@pytest.mark.parametrize("resize", ["crop", "letterbox"])
+def test_training_content_is_the_image_inside_the_padding(rect_split: Split, resize: str) -> None:
+    from edgecnn.data.pipeline import _Source
+
+    source = _Source(rect_split, InputSpec(width=40, height=40, resize=resize), cache=False)
+    for index, record in enumerate(rect_split.records):
+        image, _, _ = source.content(index)
+        # a centre crop leaves no padding: the whole input is picture; a letterbox pads
+        # the non-square images on one axis
+        whole = resize == "crop" or record.width == record.height
+        assert (image.shape[:2] == (40, 40)) is whole
+        assert min(image.shape[:2]) > 0
 
 
 def test_unreadable_image_is_a_data_error(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.postprocess.letterbox import letterbox, stretch
+from edgecnn.postprocess.letterbox import center_crop, letterbox, stretch
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized, quantize
 from edgecnn.runtime.spec import InputSpec
 
@@ -28,6 +28,8 @@ def reference(frame: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, object]:
             image = np.ascontiguousarray(image[:, :, ::-1])
     if spec.resize == "letterbox":
         image, info = letterbox(image, spec.width, spec.height, pad_value=spec.pad_value)
+    elif spec.resize == "crop":
+        image, info = center_crop(image, spec.width, spec.height)
     else:
         image, info = stretch(image, spec.width, spec.height)
     x = image.astype(np.float32).reshape(spec.height, spec.width, spec.channels)
@@ -43,6 +45,9 @@ SPECS = [
     InputSpec(width=32, height=32, mean=(127.5,), std=(127.5,)),
     InputSpec(width=28, height=28, channels=1),
     InputSpec(width=40, height=24, channels=1, resize="stretch", mean=(33.0,), std=(77.0,)),
+    InputSpec(width=64, height=64, resize="crop"),
+    InputSpec(width=48, height=32, resize="crop", color_order="BGR"),
+    InputSpec(width=28, height=28, channels=1, resize="crop"),
 ]
 FRAME_SHAPES = [(120, 160, 3), (64, 64, 3), (37, 201, 3), (90, 30, 4), (50, 70), (50, 70, 1)]
 
@@ -78,6 +83,7 @@ def test_matches_the_reference_exactly(spec: InputSpec, shape: tuple[int, ...]) 
             "int8",
         ),
         (InputSpec(width=28, height=28, channels=1), 0.0042, -120, "int8"),
+        (InputSpec(width=56, height=56, resize="crop"), 1 / 255, -128, "int8"),
     ],
 )
 def test_quantized_fast_path_is_exact(spec: InputSpec, scale: float, zero_point: int, dtype: str) -> None:
