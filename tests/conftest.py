@@ -1,15 +1,22 @@
 """Fixtures shared by every test area.
 
 Area-specific fixtures live in each area's own ``conftest.py`` (``tests/runtime/``,
-``tests/data/``, ...).
+``tests/data/``, ...). Helper modules that several areas use sit next to this file and are
+imported by name (their names clash with no area's): ``ultralytics_exports``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:  # (pytest's default import mode already puts it there)
+    sys.path.insert(0, str(TESTS))
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -28,3 +35,12 @@ def require_tool(command: str) -> str:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def ultralytics_models(request: pytest.FixtureRequest) -> dict[str, Path]:
+    """Tiny stand-ins for Ultralytics YOLO TFLite exports (``tests/ultralytics_exports.py``),
+    name -> path: built with TensorFlow on first use, then taken from pytest's cache."""
+    import ultralytics_exports
+
+    return ultralytics_exports.cached_exports(request.config.cache)

@@ -17,11 +17,12 @@ strides 8, 16 and 32: 64 + 16 + 4 = 84 candidates, centred on the grid cells as 
 The metadata is appended as Ultralytics' exporter does it (``zipfile.ZipFile(file, "a",
 zipfile.ZIP_DEFLATED).writestr("metadata.json", json.dumps(metadata, indent=2))``), or, for
 older exports, as ``temp_meta.txt`` holding ``str(metadata)``. Conversion needs TensorFlow;
-the session fixture :func:`ultralytics_models` builds them once and caches them in pytest's
-cache folder, keyed by this file's bytes, so later sessions need no TensorFlow.
+:func:`cached_exports` builds them once and caches them in pytest's cache folder, keyed by
+this file's bytes, so later sessions need no TensorFlow.
 
-Test modules load this file by path (area conftests all import as ``conftest``, so the tests
-folder is not put on ``sys.path``) and take the fixture from it.
+Every area takes the models from the session fixture ``ultralytics_models`` of
+``tests/conftest.py`` and imports this module by name (``import ultralytics_exports as ux``:
+that conftest puts the tests folder on ``sys.path``; the name clashes with no area's module).
 """
 
 from __future__ import annotations
@@ -202,11 +203,11 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def ultralytics_models(request: pytest.FixtureRequest) -> dict[str, Path]:
-    """:data:`NAMES` -> path of the stand-in exports (built on first use, then cached)."""
+def cached_exports(cache: pytest.Cache) -> dict[str, Path]:
+    """:data:`NAMES` -> path of the stand-in exports, built on first use into pytest's cache
+    folder (keyed by this file's bytes), then reused; building needs TensorFlow (skipped without)."""
     key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    folder = Path(request.config.cache.mkdir(f"edgecnn-ultralytics-exports-{key}"))
+    folder = Path(cache.mkdir(f"edgecnn-ultralytics-exports-{key}"))
     paths = {name: folder / f"{name}.tflite" for name in NAMES}
     if not all(p.is_file() for p in paths.values()):
         pytest.importorskip("tensorflow")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from edgecnn.cli._specflags import with_spec_flags
 
 
 class Arch(StrEnum):
@@ -23,10 +25,16 @@ class Runtime(StrEnum):
     tflite_runtime = "tflite-runtime"
 
 
+@with_spec_flags
 def package(
     # Not checked by Typer (exists=True): a missing file must give edgecnn's one-line error.
     model: Annotated[
-        Path, typer.Argument(help="The .tflite model (with edgecnn metadata).", show_default=False)
+        Path,
+        typer.Argument(
+            help="The .tflite model: from edgecnn quantize, an Ultralytics export, or another model "
+            "with the model settings below (embedded in the bundled copy).",
+            show_default=False,
+        ),
     ],
     target: Annotated[Arch, typer.Option("--target", help="The board's CPU.")] = Arch.arm64,
     python: Annotated[str, typer.Option("--python", help="The board's CPython version.")] = "3.11",
@@ -62,6 +70,7 @@ def package(
     edgecnn_wheel: Annotated[
         Path | None, typer.Option("--edgecnn-wheel", help="Ship this edgecnn wheel instead of building one.")
     ] = None,
+    spec_settings: dict[str, Any] | None = None,
 ) -> None:
     """Bundle a model with its wheels, config, unit and installer for offline install on a board."""
     from edgecnn.errors import UserError
@@ -83,6 +92,7 @@ def package(
         refresh=refresh,
         edgecnn_wheel=edgecnn_wheel,
         log=lambda line: typer.echo(line, err=True),
+        spec_settings=spec_settings,
     )
     manifest = result.manifest
     typer.echo(

@@ -26,7 +26,7 @@ from typing import Any
 from edgecnn.config.device import DeviceConfig, PostSettings
 from edgecnn.daemon.signals import stop_on_signals
 from edgecnn.errors import ConfigError
-from edgecnn.runtime.resolve import MissingSettingsError, join_names, resolve_file_spec
+from edgecnn.runtime.resolve import NO_METADATA, MissingSettingsError, join_names, resolve_file_spec
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.runtime.validate import ModelCheck, start_model_check
 from edgecnn.sinks.base import SinkContext
@@ -47,7 +47,7 @@ def load_spec(config: DeviceConfig) -> ModelSpec:
         names = [config.setting_name("model", key) for key in exc.missing]
         ask = ("pass " if names[0].startswith("--") else "set ") + join_names(names)
         where = config.where("model", "path")
-        raise ConfigError(f"{where}: {exc.source} has no edgecnn metadata: {ask}") from None
+        raise ConfigError(f"{where}: {exc.source} {NO_METADATA}: {ask}") from None
 
 
 def _check_input_files(config: DeviceConfig) -> None:

@@ -4,12 +4,18 @@ Layout (one top-level directory ``NAME-VERSION-ARCH/``)::
 
     install.py                       the installer (standard library only), run as root
     manifest.json                    name, version, target, model spec, sha256 of every file
-    model.tflite                     the model, with its edgecnn metadata
+    model.tflite                     the model, with its edgecnn metadata (embedded here if needed)
     config/device.yaml               the device config (given, or the example) -> /etc/edgecnn
     systemd/edgecnn-detect.service   the unit -> /etc/systemd/system
     requirements.txt                 every wheel, pinned with --hash=sha256
     wheels/*.whl                     the board's dependencies for its CPU and Python, and edgecnn
     README.txt                       how to install
+
+The board reads the model's settings from its edgecnn metadata, so the bundled model always
+carries it (:func:`bundled_model`): a model from ``edgecnn quantize`` is bundled as it is; an
+Ultralytics export's settings (from the metadata its exporter appends), or the spec flags
+``edgecnn run`` takes for a model without metadata, are embedded into a copy, which is what the
+bundle holds and what the manifest's sha256 is of.
 
 Everything is checked before anything is written: the model parses, carries a spec that fits
 its tensors and loads in a child process; every operator is available in the target runtime
@@ -31,6 +37,8 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +65,11 @@ from edgecnn.package.wheelhouse import (
     requirements_txt,
     source_tree,
 )
-from edgecnn.runtime.metadata import open_model_file, parse_model_file, spec_from_model
+from edgecnn.quantize.metadata_writer import embed_spec
+from edgecnn.runtime.flatbuffer import TFLiteFile
+from edgecnn.runtime.metadata import FROM_EDGECNN, carried_spec, open_model_file, parse_model_file
+from edgecnn.runtime.resolve import SETTING_FLAGS, MissingSettingsError, join_names, resolve_spec
+from edgecnn.runtime.spec import ModelSpec
 from edgecnn.yamlcheck import yaml_problem
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
@@ -103,6 +115,109 @@ class _Entry:
 
     def size(self) -> int:
         return self.data.stat().st_size if isinstance(self.data, Path) else len(self.data)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """The model as the bundle holds it (:func:`bundled_model`).
+
+    Attributes:
+        spec: the spec the board runs it with (its edgecnn metadata in the bundled file).
+        data: the bytes to bundle, with ``spec`` embedded; None: the file as it is (it already
+            carries exactly this spec as edgecnn metadata).
+        parsed: the parsed flatbuffer (the tensors).
+        origin: where the spec came from, for the log: ``edgecnn metadata``, ``Ultralytics
+            metadata (metadata.json)``, ``flags``, or one of the first two ``with --labels, ...``.
+    """
+
+    spec: ModelSpec
+    data: bytes | None
+    parsed: TFLiteFile
+    origin: str
+
+
+def bundled_model(model: str | Path, settings: Mapping[str, Any] | None = None) -> BundledModel:
+    """The model file to bundle, carrying its spec as edgecnn metadata.
+
+    A model with edgecnn metadata and no ``settings`` is bundled unchanged. Otherwise the spec
+    is embedded into a copy (:func:`~edgecnn.quantize.metadata_writer.embed_spec`; the rest of
+    the file, an Ultralytics export's appended metadata archive included, follows unchanged): the
+    one its Ultralytics metadata gives, or the one ``settings`` give a model without metadata,
+    with ``settings`` applied in either case, as ``edgecnn run --model`` applies its flags
+    (:func:`~edgecnn.runtime.resolve.resolve_spec`). So the board reads the spec checked here
+    from the model's own edgecnn metadata, however its edgecnn reads Ultralytics metadata.
+
+    Args:
+        model: the ``.tflite`` file.
+        settings: :func:`~edgecnn.runtime.resolve.resolve_spec` keywords (the spec flags of
+            ``edgecnn run``: ``task``, ``labels``, ``imgsz``, ``anchors``, ...); None values
+            are ignored.
+
+    Raises:
+        ModelError: unreadable model, invalid metadata, a spec that does not fit its tensors,
+            or no metadata and required settings missing (one line naming the flags to pass).
+        ConfigError: an invalid setting.
+    """
+    source = str(model)
+    given = {key: value for key, value in (settings or {}).items() if value is not None}
+    with open_model_file(model) as data:
+        parsed = parse_model_file(data, source)
+        carried, origin = carried_spec(data, parsed, source)
+        if carried is not None and not given:
+            if origin == FROM_EDGECNN:
+                return BundledModel(carried, None, parsed, origin)
+            spec = carried  # an Ultralytics export's, as edgecnn run takes it
+        else:
+            spec = _apply_settings(carried, given, parsed, source)
+        try:
+            copy = embed_spec(data, spec)
+        except ModelError as exc:
+            raise ModelError(f"{source}: {exc}") from None
+    flags = ", ".join(SETTING_FLAGS[key] for key in given)
+    origin = f"{origin} with {flags}" if origin and flags else origin or "flags"
+    return BundledModel(spec, copy, parse_model_file(copy, source), origin)
+
+
+def _apply_settings(
+    carried: ModelSpec | None, given: Mapping[str, Any], parsed: TFLiteFile, source: str
+) -> ModelSpec:
+    """:func:`~edgecnn.runtime.resolve.resolve_spec` against the model's tensors; a missing
+    setting names the flags and says what they are for here."""
+    inputs = [t.shape for t in parsed.main.input_tensors]
+    try:
+        return resolve_spec(
+            carried,
+            **given,
+            input_shape=inputs[0] if len(inputs) == 1 else None,
+            output_shapes=[t.shape for t in parsed.main.output_tensors],
+            source=source,
+        )
+    except MissingSettingsError as exc:
+        flags = join_names(SETTING_FLAGS[key] for key in exc.missing)
+        raise ModelError(
+            f"{source} has no edgecnn or Ultralytics metadata: pass {flags} (edgecnn run's model "
+            "flags) to embed them in the bundled copy; Ultralytics exports and edgecnn quantize "
+            "outputs carry their own"
+        ) from None
+
+
+@contextmanager
+def _file_to_check(model: Path, data: bytes | None) -> Iterator[Path]:
+    """The model file the checks read: ``model`` itself, or a temporary copy holding ``data``
+    (the bundled bytes), removed afterwards. Errors about the copy name ``model``."""
+    if data is None:
+        yield model
+        return
+    with tempfile.TemporaryDirectory(prefix="edgecnn-package-") as tmp:
+        copy = Path(tmp) / model.name
+        copy.write_bytes(data)
+        try:
+            yield copy
+        except (ModelError, ConfigError) as exc:
+            if str(copy) not in str(exc):
+                raise
+            kind = ConfigError if isinstance(exc, ConfigError) else ModelError
+            raise kind(str(exc).replace(str(copy), f"{model} (its bundled copy)")) from None
 
 
 def _check_name(value: str, what: str) -> str:
@@ -284,11 +399,15 @@ def package_model(
     unit: str | Path | None = None,
     validate: bool = True,
     log: Log | None = None,
+    spec_settings: Mapping[str, Any] | None = None,
 ) -> BundleResult:
     """Build an offline installation bundle for a model and a board.
 
     Args:
-        model: the ``.tflite`` model; it must carry edgecnn metadata (its spec).
+        model: the ``.tflite`` model: with edgecnn metadata (``edgecnn quantize`` writes it),
+            an Ultralytics export (its metadata gives the spec), or any model with
+            ``spec_settings``. The bundle holds it with its spec embedded
+            (:func:`bundled_model`).
         target: the board (default: arm64, CPython 3.11, ai-edge-litert).
         out: the archive to write (a name ending in ``.tar.gz`` or ``.tgz``), or else a
             directory for the default name ``NAME-VERSION-ARCH.tar.gz`` (default: ``dist/``).
@@ -303,13 +422,17 @@ def package_model(
         unit: the systemd unit (default ``deploy/systemd/edgecnn-detect.service``).
         validate: also load and run the model once in a child process here.
         log: progress lines.
+        spec_settings: model settings (the spec flags of ``edgecnn run``, as
+            :func:`~edgecnn.runtime.resolve.resolve_spec` keywords), required for a model
+            without metadata and overriding what metadata gives; embedded in the bundled copy.
 
     Returns:
         A :class:`BundleResult`.
 
     Raises:
         UnsupportedOpError: an operator the target runtime lacks (named); nothing is written.
-        ModelError: unreadable model, no spec, or a spec that does not fit it.
+        ModelError: unreadable model, no spec (and no ``spec_settings``), or a spec that does
+            not fit it.
         ConfigError: invalid device config.
         UserError: no wheels for the target, bad name or version.
         EdgecnnError: pip failed.
@@ -323,18 +446,8 @@ def package_model(
 
     runtime = target.release
     ops = check_model_ops(model, runtime.name, runtime.version)  # logged once every input is checked
-    with open_model_file(model) as data:
-        parsed = parse_model_file(data, str(model))
-        spec = spec_from_model(data, parsed, str(model))
-    if spec is None:
-        raise ModelError(
-            f"{model} has no edgecnn metadata: the board reads labels, input and anchors from it "
-            "(edgecnn quantize writes it)"
-        )
-    if validate:
-        from edgecnn.runtime.validate import validate_model
-
-        validate_model(model, expect_spec=True)
+    bundled = bundled_model(model, spec_settings)
+    spec, parsed = bundled.spec, bundled.parsed
     name = _check_name(name or (spec.name if spec.name != "model" else model.stem), "name")
 
     config_path = Path(config) if config is not None else _find(EXAMPLE_CONFIG, "device config", "--config")
@@ -343,7 +456,12 @@ def package_model(
     # Errors name lines of the user's file: check it as written unless it lacks the model path.
     model_entry = yaml.safe_load(config_text).get("model")
     has_path = isinstance(model_entry, str) or (isinstance(model_entry, dict) and "path" in model_entry)
-    validate_config(config_text if has_path else adjusted, str(config_path), Path(model))
+    with _file_to_check(model, bundled.data) as checked:  # what the board gets
+        if validate:
+            from edgecnn.runtime.validate import validate_model
+
+            validate_model(checked, expect_spec=True)
+        validate_config(config_text if has_path else adjusted, str(config_path), checked)
     config_text = adjusted
     unit_path = Path(unit) if unit is not None else _find(UNIT_FILE, "systemd unit", "--unit")
     if not unit_path.is_file():
@@ -353,8 +471,11 @@ def package_model(
     if _names_a_folder(out):
         check_output(Path(out or "dist"), "--out", "dir")
     else:
-        check_output(Path(out), "--out", "file", (model, config_path, unit_path, edgecnn_wheel))
+        labels = (spec_settings or {}).get("labels")  # a labels.txt, or 'a,b,c'
+        check_output(Path(out), "--out", "file", (model, config_path, unit_path, edgecnn_wheel, labels))
     log(f"operators: {', '.join(op.name for op in ops)}: all available in {runtime.name} {runtime.version}")
+    if bundled.data is not None:
+        log(f"spec: {bundled.origin}, embedded in the bundled copy of {model} as edgecnn metadata")
     if not any(t.dtype in ("int8", "uint8") for t in parsed.main.tensors):
         log(
             f"note: {model} is not quantised (no int8 tensors): it runs on the board, but several "
@@ -373,9 +494,10 @@ def package_model(
 
     step = time.perf_counter()
     install_py = Path(installer.__file__).read_bytes()
+    model_file = _Entry(installer.MODEL, model if bundled.data is None else bundled.data)
     entries = [
         _Entry(installer.INSTALLER, install_py, 0o755),
-        _Entry(installer.MODEL, model),
+        model_file,
         _Entry(installer.CONFIG, config_text.encode()),
         _Entry(installer.UNIT, unit_path.read_bytes()),
         _Entry(installer.REQUIREMENTS, requirements_txt(wheels).encode()),
@@ -388,7 +510,7 @@ def package_model(
     entries.append(_Entry("README.txt", readme))
     hashes["README.txt"] = hashlib.sha256(readme).hexdigest()
 
-    summary = model_summary(parsed, spec, ops, hashes[installer.MODEL], model.stat().st_size)
+    summary = model_summary(parsed, spec, ops, hashes[installer.MODEL], model_file.size())
     manifest_bytes = build_manifest(name, version, _created(), target, summary, wheels, hashes)
     entries.append(_Entry(installer.MANIFEST, manifest_bytes))
 

@@ -23,7 +23,7 @@ from edgecnn.postprocess.letterbox import Letterbox
 from edgecnn.runtime.backend import MAX_THREADS, interpreter_error, load_backend
 from edgecnn.runtime.metadata import read_model_spec, read_spec
 from edgecnn.runtime.preprocessing import preprocess, preprocess_quantized, quantize
-from edgecnn.runtime.resolve import check_spec_matches_model, scale_order
+from edgecnn.runtime.resolve import NO_METADATA, check_spec_matches_model, scale_order
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.runtime.tensors import QUANTIZED_DTYPES, TensorInfo
 
@@ -149,7 +149,7 @@ class TFLiteModel:
         :class:`Letterbox` that maps input pixels back to the frame."""
         if self.spec is None:
             raise ModelError(
-                f"{self.path} has no edgecnn metadata: give TFLiteModel a spec (edgecnn.runtime.resolve_spec)"
+                f"{self.path} {NO_METADATA}: give TFLiteModel a spec (edgecnn.runtime.resolve_spec)"
             )
         info = self.input
         if info.quantized:

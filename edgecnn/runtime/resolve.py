@@ -45,8 +45,12 @@ SETTING_FLAGS = {
 }
 
 
+#: What a model with neither metadata lacks, for messages (each adds what to pass or set).
+NO_METADATA = "has no edgecnn or Ultralytics metadata (Ultralytics exports run as they come)"
+
+
 class MissingSettingsError(ModelError):
-    """A model without edgecnn metadata, and settings it needs were not given.
+    """A model without edgecnn (or Ultralytics) metadata, and settings it needs were not given.
 
     Attributes:
         source: the model's name for messages.
@@ -57,7 +61,7 @@ class MissingSettingsError(ModelError):
         self.source = source
         self.missing = list(missing)
         flags = join_names(SETTING_FLAGS[key] for key in missing)
-        super().__init__(f"{source} has no edgecnn metadata: pass {flags}")
+        super().__init__(f"{source} {NO_METADATA}: pass {flags}")
 
 
 #: Class activation by layout without metadata (others: softmax): yolo_v2 heads and classifiers

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import ultralytics_exports as ux
+import yaml
 from typer.testing import CliRunner
 
 from edgecnn.cli import app
@@ -159,3 +161,55 @@ def test_bad_predictions_file_is_one_line_exit_2(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert str(preds) in lines[0] and message in lines[0]
+
+
+@pytest.mark.tf
+def test_eval_an_ultralytics_export_as_it_comes(ultralytics_models: dict[str, Path], tmp_path: Path) -> None:
+    """``edgecnn eval EXPORT.tflite --data ...`` with no model flags: the export's metadata gives the
+    spec. The stand-in (``tests/ultralytics_exports.py``) finds the same person and dog on every
+    image; they are added to the ground truth of half the validation images, so the numbers are
+    neither 0 nor 1, and pycocotools scores the saved results as eval does."""
+    root = tmp_path / "set"
+    synth = ["data", "synth", str(root), "--n", "12", "--imgsz", str(ux.IMGSZ), "--classes", "3"]
+    result = runner.invoke(app, [*synth, "--ratios", "0.5,0.5"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = root / "data.yaml"
+    config = yaml.safe_load(data.read_text())
+    config["names"] = dict(enumerate(ux.LABELS))  # the model's classes, matched by name
+    data.write_text(yaml.safe_dump(config))
+    gt_json = root / "annotations" / "instances_val.json"
+    gt = json.loads(gt_json.read_text())
+    for category in gt["categories"]:
+        category["name"] = ux.LABELS[category["id"]]
+    next_id = max(a["id"] for a in gt["annotations"]) + 1
+    for image in gt["images"][::2]:  # the 64x64 images are the model's input: no letterbox
+        for label, _, x1, y1, x2, y2 in ux.EXPECTED_DETECTIONS:
+            bbox = [x1, y1, x2 - x1, y2 - y1]
+            category = ux.LABELS.index(label)
+            annotation = {"id": next_id, "image_id": image["id"], "category_id": category, "bbox": bbox}
+            gt["annotations"].append({**annotation, "area": bbox[2] * bbox[3], "iscrowd": 0})
+            next_id += 1
+    gt_json.write_text(json.dumps(gt))
+
+    saved = tmp_path / "results.json"
+    model = str(ultralytics_models["v8"])
+    args = ["eval", model, "--data", str(data), "--json", "--save-results", str(saved)]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["task"] == "detect" and report["num_images"] == len(gt["images"]) == 6
+    per_class = report["per_class"]
+    assert list(per_class) == ux.LABELS
+    for k, label in enumerate(ux.LABELS):
+        assert per_class[label]["num_gt"] == sum(a["category_id"] == k for a in gt["annotations"])
+    # mAP50 is the mean AP50 of the classes with ground truth; so is mAP50-95
+    for key in ("ap50", "ap50_95"):
+        values = [c[key] for c in per_class.values() if c["num_gt"] > 0]
+        assert report[f"map{key[2:]}"] == pytest.approx(sum(values) / len(values), abs=1e-9)
+    assert 0.0 < per_class["person"]["ap50"] < 1.0 and 0.0 < per_class["dog"]["ap50"] < 1.0
+    results = json.loads(saved.read_text())
+    person = [r for r in results if r["category_id"] == 0 and r["score"] == pytest.approx(0.9, abs=1e-3)]
+    assert len(person) == 6 and all(np.allclose(r["bbox"], [12, 20, 12, 16], atol=0.01) for r in person)
+    map50, map50_95 = _pycocotools(gt_json, results)
+    assert report["map50"] == pytest.approx(map50, abs=1e-4)
+    assert report["map50_95"] == pytest.approx(map50_95, abs=1e-4)

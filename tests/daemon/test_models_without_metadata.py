@@ -68,7 +68,8 @@ def test_run_with_flags_equals_the_embedded_spec(
     proc = cli("run", "--model", str(plain), "--source", str(video_file), "--task", "detect")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"edgecnn: error: --model: {plain} has no edgecnn metadata: pass --labels and --anchors"
+        f"edgecnn: error: --model: {plain} has no edgecnn or Ultralytics metadata (Ultralytics exports "
+        "run as they come): pass --labels and --anchors"
     )
     config = tmp_path / "c.yaml"
     config.write_text(f"model: {tiny_models['det']}\nsource: {{type: opencv, input: {video_file}}}\n")
@@ -102,7 +103,8 @@ def test_eval_with_flags_equals_the_embedded_spec(
     proc = cli("eval", str(tiny_models["det_plain"]), "--data", str(shapes_data))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"edgecnn: error: {tiny_models['det_plain']} has no edgecnn metadata: pass --task and --labels"
+        f"edgecnn: error: {tiny_models['det_plain']} has no edgecnn or Ultralytics metadata (Ultralytics "
+        "exports run as they come): pass --task and --labels"
     )
 
 

@@ -5,9 +5,7 @@ orientation, end-to-end rows, float or int8), and a model edgecnn does not run i
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,21 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import ultralytics_exports as ux
 
-
-def _load_exports() -> Any:
-    name = "edgecnn_tests_ultralytics_exports"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "ultralytics_exports.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-ux = _load_exports()
-ultralytics_models = ux.ultralytics_models  # the session fixture
 pytestmark = pytest.mark.tf
 
 FRAME_W, FRAME_H = 128, 64  # not the model's 64x64: letterboxed with 16 px bands above and below

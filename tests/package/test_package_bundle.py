@@ -279,7 +279,7 @@ def test_cli_refuses_tflite_runtime_on_python_312(tiny_detector: Path, tmp_path:
 def test_refusals_are_one_line_user_errors(tiny_detector: Path, tmp_path: Path) -> None:
     raw = tiny_detector.with_name("tiny_det_raw.tflite")  # the same model before its spec was embedded
     cases = {
-        "no edgecnn metadata": [str(raw)],
+        "no edgecnn or Ultralytics metadata: pass --task and --labels": [str(raw)],
         "no such file": [str(tmp_path / "missing.tflite")],
         "--glibc 'x'": [str(tiny_detector), "--glibc", "x"],
         "version '../x'": [str(tiny_detector), "--version", "../x"],

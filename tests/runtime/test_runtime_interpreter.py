@@ -166,7 +166,7 @@ def test_detector_outputs_are_mapped_to_strides(tiny_tflite_spec: dict[str, Path
 def test_spec_problems(tiny_tflite: dict[str, Path], cls_spec: ModelSpec) -> None:
     model = TFLiteModel(tiny_tflite["cls_int8"])
     assert model.spec is None
-    with pytest.raises(ModelError, match="has no edgecnn metadata: give TFLiteModel a spec"):
+    with pytest.raises(ModelError, match=r"no edgecnn or Ultralytics metadata .*: give TFLiteModel a spec"):
         model.run_frame(np.zeros((10, 10, 3), np.uint8))
     wrong = cls_spec.model_copy(update={"input": InputSpec(width=48, height=48)})
     with pytest.raises(

@@ -36,10 +36,12 @@ def embedded() -> ModelSpec:
 
 def test_missing_metadata_names_the_flags() -> None:
     with pytest.raises(
-        ModelError, match=r"^model\.tflite has no edgecnn metadata: pass --task and --labels$"
+        ModelError,
+        match=r"^model\.tflite has no edgecnn or Ultralytics metadata \(Ultralytics exports run as they "
+        r"come\): pass --task and --labels$",
     ):
         resolve_spec(None, input_shape=(1, 32, 32, 3), source="model.tflite")
-    with pytest.raises(ModelError, match=r"no edgecnn metadata: pass --labels$"):
+    with pytest.raises(ModelError, match=r"no edgecnn or Ultralytics metadata .*: pass --labels$"):
         resolve_spec(None, task="classify", input_shape=(1, 32, 32, 3))
     with pytest.raises(ModelError, match=r"pass --labels and --anchors$"):
         resolve_spec(None, task="detect", input_shape=DET_INPUT)

@@ -8,17 +8,16 @@ appends it.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import re
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import ultralytics_exports as ux
 from typer.testing import CliRunner
 
 from edgecnn.bench import bench_model
@@ -31,20 +30,6 @@ from edgecnn.runtime.metadata import carried_spec, parse_model_file
 from edgecnn.runtime.resolve import anchor_free_layout, resolve_file_spec
 from edgecnn.runtime.ultralytics import MAX_METADATA_BYTES, spec_from_document
 
-
-def _load_exports() -> Any:
-    name = "edgecnn_tests_ultralytics_exports"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "ultralytics_exports.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-ux = _load_exports()
-ultralytics_models = ux.ultralytics_models  # the session fixture
 runner = CliRunner()
 
 
