@@ -124,14 +124,23 @@ def fmt_box(values: Iterable[float]) -> str:
     return "[" + ", ".join(fmt_num(v) for v in values) + "]"
 
 
-def place_image(src: Path, dst: Path, placed: dict[Path, Path]) -> None:
-    """Copy an image into a dataset being written, refusing two sources for one destination."""
-    previous = placed.setdefault(dst, src)
-    if previous != src:
-        raise ValueError(f"images {previous} and {src} would both be written to {dst}; rename one")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if abspath(src) != abspath(dst):
-        shutil.copyfile(src, dst)
+def place_image(src: Path, dst: Path, placed: dict[Path, Path]) -> Path:
+    """Copy an image into a dataset being written; returns the path it was written to.
+
+    Two different images bound for one folder under names that differ at most in suffix or
+    case (``IMG_1.JPG`` from two sub-folders or two pooled splits; ``a.jpg`` and ``a.png``, whose
+    label or annotation files would be one) do not overwrite each other: the first keeps its
+    name, the next get ``_2``, ``_3``, ... before the suffix (``IMG_1_2.JPG``). ``placed`` maps
+    the names taken so far to their sources; pass the same dict for every image of a folder.
+    """
+    target, n = dst, 1
+    while placed.setdefault(target.with_name(target.stem.casefold()), src) != src:
+        n += 1
+        target = dst.with_name(f"{dst.stem}_{n}{dst.suffix}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if abspath(src) != abspath(target):
+        shutil.copyfile(src, target)
+    return target
 
 
 def list_images(folder: Path) -> list[Path]:

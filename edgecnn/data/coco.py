@@ -306,9 +306,10 @@ def write_coco(
     split: str = "val",
     *,
     category_ids: Sequence[int] | None = None,
+    placed: dict[Path, Path] | None = None,
 ) -> Path:
     """Write records in the official COCO layout: ``root/annotations/instances_<split>.json``
-    with the images copied to ``root/<split>/``.
+    with the images copied to ``root/<split>/`` (a name clash renamed, see :func:`place_image`).
 
     Image ids are the records' ids; annotation ids count from 1. ``category_ids`` maps class
     index to category id (default: the class index). ``iscrowd`` is kept; ``difficult`` is not
@@ -324,14 +325,14 @@ def write_coco(
     ids = [r.image_id for r in records]
     if len(set(ids)) != len(ids):
         raise ValueError("records share image ids; COCO image ids must be unique")
-    placed: dict[Path, Path] = {}
+    placed = {} if placed is None else placed
     images, annotations = [], []
     for record in sorted(records, key=lambda r: r.image_id):
-        place_image(record.path, root / split / record.path.name, placed)
+        image = place_image(record.path, root / split / record.path.name, placed)
         images.append(
             {
                 "id": int(record.image_id),
-                "file_name": record.path.name,
+                "file_name": image.name,
                 "width": record.width,
                 "height": record.height,
             }

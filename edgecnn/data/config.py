@@ -180,10 +180,7 @@ class DataConfig(BaseModel):
             raise DataError(self._yaml_path, f"no '{split}' split is set")
         paths = []
         for item in [value] if isinstance(value, str) else value:
-            path = abspath(self.root / item)
-            if path_kind(path) == "missing" and item.startswith("../"):
-                fallback = abspath(self.root / item[3:])
-                path = fallback if path_kind(fallback) != "missing" else path
+            path = self._resolve(item)
             kind = path_kind(path)
             if kind == "missing":
                 raise DataError(self._yaml_path, f"{split} path {path} does not exist", self.line_of(split))
@@ -192,6 +189,20 @@ class DataConfig(BaseModel):
                 raise DataError(self._yaml_path, message, self.line_of(split))
             paths.append(path)
         return paths
+
+    def missing_paths(self, split: str) -> list[Path]:
+        """The paths a set split names that do not exist (after the ``../`` fallback)."""
+        value = getattr(self, split) or []
+        items = [value] if isinstance(value, str) else value
+        return [path for path in map(self._resolve, items) if path_kind(path) == "missing"]
+
+    def _resolve(self, item: str) -> Path:
+        """A split value as an absolute path; a missing ``../x`` that exists as ``x`` is ``x``."""
+        path = abspath(self.root / item)
+        if path_kind(path) == "missing" and item.startswith("../"):
+            fallback = abspath(self.root / item[3:])
+            path = fallback if path_kind(fallback) != "missing" else path
+        return path
 
 
 def load_data_config(path: str | Path) -> DataConfig:

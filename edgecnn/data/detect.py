@@ -64,11 +64,26 @@ def detect_format(path: Path) -> Format:
         return "yolo"
     if has_images and any(p.suffix.lower() == ".txt" for p in files):
         return "yolo"  # Darknet / CVAT "YOLO 1.1": labels beside the images
-    if any(path_kind(p) == "folder" for p in entries) and not has_images:
+    folders = sorted(p.name for p in entries if path_kind(p) == "folder")
+    if folders and not has_images:
         return "folders"
+    if folders:  # class folders with a stray image beside them, as zips and copies leave them
+        loose = sorted(p.name for p in files if is_image_file(p))
+        raise DataError(
+            path,
+            f"cannot tell the dataset format: sub-folders ({_few(folders)}) and {len(loose)} image(s) "
+            f"of its own ({_few(loose)}); for class folders move the images into their class "
+            "folder, or set format: folders in data.yaml to leave them out",
+        )
     raise DataError(
         path,
         "cannot tell the dataset format: expected a COCO .json file, a YOLO images/ folder (labels in "
         "a sibling labels/ folder), a Pascal VOC folder (Annotations/, JPEGImages/) or one sub-folder "
         "per class; or set format: in data.yaml",
     )
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` names, then how many more."""
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

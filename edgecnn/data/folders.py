@@ -67,15 +67,20 @@ def read_folders(
 
 
 def write_folders(
-    records: Sequence[ImageRecord], names: Sequence[str], root: str | Path, split: str = "val"
+    records: Sequence[ImageRecord],
+    names: Sequence[str],
+    root: str | Path,
+    split: str = "val",
+    placed: dict[Path, Path] | None = None,
 ) -> Path:
-    """Copy labelled images to ``root/<split>/<class name>/``.
+    """Copy labelled images to ``root/<split>/<class name>/`` (a name clash renamed, see
+    :func:`place_image`).
 
     Returns:
         The split folder (the split's entry for data.yaml).
     """
     split_dir = Path(root) / split
-    placed: dict[Path, Path] = {}
+    placed = {} if placed is None else placed
     for name in names:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"class name {name!r} cannot be a folder name")

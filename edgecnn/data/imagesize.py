@@ -206,7 +206,10 @@ def decode_image(data: np.ndarray) -> np.ndarray | None:
 
 def _size_by_decoding(path: Path) -> tuple[int, int]:
     # IMREAD_COLOR applies EXIF orientation, like cv2.imread and like the header parser.
-    image = decode_image(np.fromfile(path, dtype=np.uint8))
+    data = np.fromfile(path, dtype=np.uint8)
+    if not data.size:  # a download or copy that never got its bytes
+        raise DataError(path, "empty file (0 bytes), not an image")
+    image = decode_image(data)
     if image is None:
         raise DataError(path, "unreadable image (not a PNG/JPEG/BMP/GIF/WebP/TIFF file, or corrupt)")
     return int(image.shape[1]), int(image.shape[0])

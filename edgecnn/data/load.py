@@ -127,7 +127,8 @@ def check_splits_agree(splits: Mapping[str, Split], source: str | Path) -> None:
 def load_splits(
     data_yaml: str | Path | DataConfig, splits: Sequence[str] | None = None, *, skip_bad: bool = False
 ) -> dict[str, Split]:
-    """Load several splits (default: every split data.yaml sets), e.g. to check a whole dataset.
+    """Load several splits (default: every split data.yaml sets, but for a ``test`` path that
+    does not exist, skipped with a warning), e.g. to check a whole dataset.
 
     Raises:
         DataError: as :func:`load_split`, when no split is set, or when the splits differ in
@@ -137,6 +138,11 @@ def load_splits(
     names = list(splits) if splits else config.splits()
     if not names:
         raise DataError(config.yaml_path, "no train, val or test split is set")
+    missing = config.missing_paths("test") if not splits and "test" in names else []
+    if missing:  # Roboflow writes `test: ../test/images` also into exports without a test split
+        names.remove("test")
     loaded = {name: load_split(config, name, skip_bad=skip_bad) for name in names}
     check_splits_agree(loaded, config.yaml_path)
+    if missing:  # after the other splits, so that a bad entry stays the one line on stderr
+        logger.warning("test split skipped: %s does not exist (pass --split test to check it)", missing[0])
     return loaded

@@ -290,8 +290,8 @@ def write_split_plan(
         progress: called with the number of images written so far, after each split.
 
     Raises:
-        UserError: an out folder with files in it, a format that does not fit the task,
-            or two images of one split with the same file name.
+        UserError: an out folder with files in it, or a format that does not fit the task.
+            Images with the same file name are kept apart (``IMG_1.JPG``, ``IMG_1_2.JPG``).
     """
     out = Path(out)
     _check_out(out)
@@ -300,9 +300,12 @@ def write_split_plan(
         raise UserError(f"cannot write a {plan.task} dataset as {fmt} (classification uses folders only)")
     entries: dict[str, str] = {}
     written = 0
+    placed: dict[Path, Path] = {}
     for name, records in plan.parts.items():
         try:
-            path = write_split(records, plan.names, out, name, fmt, category_ids=plan.category_ids)
+            path = write_split(
+                records, plan.names, out, name, fmt, category_ids=plan.category_ids, placed=placed
+            )
         except ValueError as exc:
             raise UserError(str(exc)) from None
         entries[name] = Path(os.path.relpath(path, out)).as_posix()

@@ -93,9 +93,19 @@ def _entries(source: Path, split: str) -> list[_Entry]:
         lines = list_file.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(list_file, f"cannot read: {exc}") from None
-    # A class list (aeroplane_train.txt) has a second column of 1 / -1 / 0; it names every image.
-    stems = [(n, line.split()[0]) for n, line in enumerate(lines, 1) if line.strip()]
+    stems = [(n, _listed_id(line, annotations)) for n, line in enumerate(lines, 1) if line.strip()]
     return [_Entry(annotations / f"{stem}.xml", images, stem, list_file, n) for n, stem in stems]
+
+
+def _listed_id(line: str, annotations: Path) -> str:
+    """The image id on a line of an image-set list: the whole line when it names an annotation
+    (ids are file stems and may hold spaces: ``photo 1``, as CVAT and :func:`write_voc` write
+    them), else its first column (a class list, ``aeroplane_train.txt``, has a second column of
+    1 / -1 / 0 and names every image)."""
+    whole = line.strip()
+    if " " in whole and path_kind(annotations / f"{whole}.xml") == "file":
+        return whole
+    return whole.split()[0]
 
 
 def _list_file(root: Path, split: str) -> Path | None:
@@ -248,37 +258,41 @@ def _pixels(doc: ET.Element, tag: str, xml_path: Path) -> int | None:
 
 
 def write_voc(
-    records: Sequence[ImageRecord], names: Sequence[str], root: str | Path, split: str = "val"
+    records: Sequence[ImageRecord],
+    names: Sequence[str],
+    root: str | Path,
+    split: str = "val",
+    placed: dict[Path, Path] | None = None,
 ) -> Path:
     """Write records as a VOC folder: ``Annotations/``, ``JPEGImages/`` (copied images) and
     ``ImageSets/Main/<split>.txt``. Corners are written 1-based (see the module docstring);
-    ``difficult`` is kept, ``iscrowd`` is dropped.
+    ``difficult`` is kept, ``iscrowd`` is dropped. The splits of a dataset share the folders:
+    pass them one ``placed`` dict, so that a name clash between splits is renamed as one within
+    a split is (:func:`place_image`) instead of overwriting the other split's image.
 
     Returns:
         The VOC root (the split's entry for data.yaml).
     """
     root = Path(root)
-    placed: dict[Path, Path] = {}
+    placed = {} if placed is None else placed
     stems = []
     for record in records:
-        stem = record.path.stem
-        place_image(record.path, root / "JPEGImages" / record.path.name, placed)
-        xml_path = root / "Annotations" / f"{stem}.xml"
-        if placed.setdefault(xml_path, record.path) != record.path:
-            raise ValueError(f"two images named {stem}.* in one VOC split; rename one")
+        image = place_image(record.path, root / "JPEGImages" / record.path.name, placed)
+        xml_path = root / "Annotations" / f"{image.stem}.xml"
         xml_path.parent.mkdir(parents=True, exist_ok=True)
-        ET.ElementTree(_annotation(record, names)).write(xml_path, encoding="utf-8", xml_declaration=True)
-        stems.append(stem)
+        tree = ET.ElementTree(_annotation(record, names, image.name))
+        tree.write(xml_path, encoding="utf-8", xml_declaration=True)
+        stems.append(image.stem)
     list_file = root / "ImageSets" / "Main" / f"{split}.txt"
     list_file.parent.mkdir(parents=True, exist_ok=True)
     list_file.write_text("".join(f"{s}\n" for s in stems), encoding="utf-8")
     return root
 
 
-def _annotation(record: ImageRecord, names: Sequence[str]) -> ET.Element:
+def _annotation(record: ImageRecord, names: Sequence[str], filename: str) -> ET.Element:
     doc = ET.Element("annotation")
     ET.SubElement(doc, "folder").text = "JPEGImages"
-    ET.SubElement(doc, "filename").text = record.path.name
+    ET.SubElement(doc, "filename").text = filename
     size = ET.SubElement(doc, "size")
     for tag, value in (("width", record.width), ("height", record.height), ("depth", 3)):
         ET.SubElement(size, tag).text = str(value)

@@ -2,7 +2,8 @@
 
 Used by tests and synthetic data, and for converting a dataset: read it with
 :func:`~edgecnn.data.load_split`, write it with :func:`write_dataset`. Images are copied
-into the new layout under their own file names.
+into the new layout under their own file names; two images bound for one name (or for names
+that differ only in suffix or case) keep them apart with ``_2``, ``_3``, ... before the suffix.
 """
 
 from __future__ import annotations
@@ -27,19 +28,23 @@ def write_split(
     format: Format,
     *,
     category_ids: Sequence[int] | None = None,
+    placed: dict[Path, Path] | None = None,
 ) -> Path:
     """Write one split in ``format`` under ``root``; returns the path data.yaml should point at.
 
-    ``category_ids`` is used by the COCO writer only.
+    ``category_ids`` is used by the COCO writer only. ``placed`` records the image names taken
+    (:func:`~edgecnn.data._common.place_image`); pass one dict for all splits of a dataset, since
+    VOC splits share one images folder.
     """
+    placed = {} if placed is None else placed
     if format == "coco":
-        return write_coco(records, names, root, split, category_ids=category_ids)
+        return write_coco(records, names, root, split, category_ids=category_ids, placed=placed)
     if format == "yolo":
-        return write_yolo(records, names, root, split)
+        return write_yolo(records, names, root, split, placed)
     if format == "voc":
-        return write_voc(records, names, root, split)
+        return write_voc(records, names, root, split, placed)
     if format == "folders":
-        return write_folders(records, names, root, split)
+        return write_folders(records, names, root, split, placed)
     raise ValueError(f"unknown format {format!r}")
 
 
@@ -60,7 +65,8 @@ def write_dataset(
     """
     root = Path(root)
     entries = {}
+    placed: dict[Path, Path] = {}
     for split, records in splits.items():
-        path = write_split(records, names, root, split, format, category_ids=category_ids)
+        path = write_split(records, names, root, split, format, category_ids=category_ids, placed=placed)
         entries[split] = Path(os.path.relpath(path, root)).as_posix()
     return write_data_yaml(root / "data.yaml", names, entries)

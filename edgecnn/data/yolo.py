@@ -197,22 +197,28 @@ def _parse_line(fields: list[str], labels: Path, where: str, keypoint_values: in
 
 
 def write_yolo(
-    records: Sequence[ImageRecord], names: Sequence[str], root: str | Path, split: str = "val"
+    records: Sequence[ImageRecord],
+    names: Sequence[str],
+    root: str | Path,
+    split: str = "val",
+    placed: dict[Path, Path] | None = None,
 ) -> Path:
     """Write records as ``root/images/<split>/`` (copied images) and ``root/labels/<split>/*.txt``.
 
     Every image gets a label file, empty for an image without objects. ``difficult`` and
     ``iscrowd`` have no place in the format and are dropped.
 
+    Images are copied under their own names, a clash renamed (see :func:`place_image`; pass one
+    ``placed`` dict for every split of a dataset).
+
     Returns:
         The images folder (the split's entry for data.yaml).
     """
     root = Path(root)
     images_dir = root / "images" / split
-    placed: dict[Path, Path] = {}
+    placed = {} if placed is None else placed
     for record in records:
-        image = images_dir / record.path.name
-        place_image(record.path, image, placed)
+        image = place_image(record.path, images_dir / record.path.name, placed)
         lines = []
         for box, cls in zip(record.boxes, record.class_ids, strict=True):
             if not 0 <= cls < len(names):

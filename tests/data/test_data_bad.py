@@ -181,6 +181,14 @@ CASES = {
         "unreadable image",
         ["b.jpg"],
     ),
+    "yolo 0-byte image": (  # a download that never got its bytes
+        "yolo",
+        _write("images/train/b.jpg", ""),
+        "images/train/b.jpg",
+        None,
+        "empty file (0 bytes), not an image",
+        ["b.jpg"],
+    ),
     "coco box outside": (
         "coco",
         _coco(lambda d: _ann(d, 4).update(bbox=[60, 10, 20, 10])),

@@ -371,6 +371,26 @@ def test_detect_format_rules(tmp_path: Path, write_image) -> None:
         detect_format(tmp_path / "flat")
 
 
+def test_class_folders_with_a_stray_image_say_so_and_format_folders_reads_them(
+    tmp_path: Path, write_image
+) -> None:
+    """A picture left beside the class folders (as copies and zips leave them) is named in
+    the error, with the way out; ``format: folders`` leaves it out, as Keras does."""
+    for split in ("train", "val"):
+        write_image(tmp_path / split / "cat" / "c.jpg")
+        write_image(tmp_path / split / "dog" / "d.jpg")
+    write_image(tmp_path / "train" / "IMG 1.JPG")
+    (tmp_path / "data.yaml").write_text("train: train\nval: val\n")
+    with pytest.raises(
+        DataError,
+        match=r"train: cannot tell the dataset format: sub-folders \(cat, dog\) and 1 image\(s\) of its "
+        r"own \(IMG 1.JPG\); .* set format: folders",
+    ):
+        load_split(tmp_path / "data.yaml", "train")
+    (tmp_path / "data.yaml").write_text("train: train\nval: val\nformat: folders\n")
+    assert len(load_split(tmp_path / "data.yaml", "train").records) == 2
+
+
 def test_format_key_overrides_detection(tmp_path: Path, write_image) -> None:
     # A flat folder is not detected, but format: yolo reads labels beside the images.
     write_image(tmp_path / "flat" / "a.png")
@@ -428,3 +448,35 @@ def test_real_digit_class_folders(digits_folders: Path, digits) -> None:
     named.write_text((digits_folders / "data.yaml").read_text() + "names: [zero, one, two]\n")
     relabelled = load_split(named, "val")
     assert [r.label for r in relabelled.records] == [digit_of[r.path.parent.name] for r in val.records]
+
+
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "voc", "folders"])
+def test_writers_keep_images_with_one_name_apart(tmp_path: Path, write_image, fmt: str) -> None:
+    """Camera names repeat across sub-folders and pooled splits (IMG_1.JPG), and a.jpg / a.png
+    share one label or annotation file: none may overwrite another, in one split or across the
+    splits that VOC writes into one folder."""
+    sources = ["x/IMG_1.JPG", "y/IMG_1.JPG", "y/img_1.jpg", "a.jpg", "a.png", "z/IMG_1.JPG"]
+    records = []
+    for i, name in enumerate(sources):
+        width = 40 + 4 * i  # the size tells the images apart
+        path = write_image(tmp_path / "src" / name, width, 30, seed=i)
+        box = {"boxes": [[i, 1, i + 10, 20]], "class_ids": [i % 2]}
+        label = {"label": i % 2} if fmt == "folders" else box
+        records.append(ImageRecord(path, i + 1, width, 30, **label))
+    data_yaml = write_dataset(tmp_path / "out", {"train": records[:5], "val": records[5:]}, ["p", "q"], fmt)
+
+    for split, want in (("train", records[:5]), ("val", records[5:])):
+        got = load_split(data_yaml, split).records
+        assert len({r.path for r in got}) == len(want)
+        by_width = {r.width: r for r in got}
+        assert sorted(by_width) == sorted(r.width for r in want)
+        for record in want:
+            written = by_width[record.width]
+            assert cv2.imread(str(written.path)).shape[:2] == (30, record.width)
+            if fmt == "folders":
+                assert written.label == record.label
+            else:
+                np.testing.assert_allclose(written.boxes, record.boxes, atol=1e-3)
+    if fmt != "folders":  # there x/IMG_1.JPG and y/IMG_1.JPG go to different class folders
+        names = {p.name for p in (tmp_path / "out").rglob("*") if p.suffix.lower() in (".jpg", ".png")}
+        assert {"IMG_1.JPG", "IMG_1_2.JPG", "a.jpg", "a_2.png"} <= names

@@ -110,6 +110,41 @@ def test_cvat_voc_export_default_image_set(tmp_path: Path) -> None:
         assert len(load_split(tmp_path / "data.yaml", split).records) == 1
 
 
+def test_image_ids_with_spaces_in_the_image_set_list(tmp_path: Path) -> None:
+    """CVAT (and write_voc) list file stems as they are: ``photo 1 é`` is one id, not ``photo``
+    with a flag column; a class list's ``id  1`` still names ``id``."""
+    for stem in ("photo 1 é", "photo", "2008_000008"):
+        image(tmp_path / "JPEGImages" / f"{stem}.jpg")
+        cat = [{"name": "cat", "box": (1, 1, 5, 5)}]
+        voc_xml(tmp_path / "Annotations" / f"{stem}.xml", f"{stem}.jpg", cat)
+    (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "Main" / "default.txt").write_text("photo 1 é\r\n2008_000008\r\n")
+    (tmp_path / "ImageSets" / "Main" / "cat_val.txt").write_text("photo  1\n2008_000008 -1\n")
+    (tmp_path / "data.yaml").write_text("train: .\nval: ImageSets/Main/cat_val.txt\nnames: [cat]\n")
+    assert [r.path.name for r in load_split(tmp_path / "data.yaml", "train").records] == [
+        "2008_000008.jpg",
+        "photo 1 é.jpg",
+    ]
+    assert [r.path.name for r in load_split(tmp_path / "data.yaml", "val").records] == [
+        "2008_000008.jpg",
+        "photo.jpg",
+    ]
+
+
+def test_write_voc_round_trips_file_names_with_spaces(tmp_path: Path) -> None:
+    from edgecnn.data import write_dataset
+
+    image(tmp_path / "src" / "images" / "val" / "my photo.jpg")
+    (tmp_path / "src" / "labels" / "val").mkdir(parents=True)
+    (tmp_path / "src" / "labels" / "val" / "my photo.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "src" / "data.yaml").write_text("val: images/val\nnames: [cat]\n")
+    source = load_split(tmp_path / "src" / "data.yaml")
+    write_dataset(tmp_path / "out", {"val": source.records}, source.names, "voc")
+    again = load_split(tmp_path / "out" / "data.yaml")
+    assert [r.path.name for r in again.records] == ["my photo.jpg"]
+    np.testing.assert_allclose(again.records[0].boxes, source.records[0].boxes)
+
+
 def test_missing_image_set_names_the_lists_present(tmp_path: Path) -> None:
     _voc2007(tmp_path / "VOC2007")
     (tmp_path / "data.yaml").write_text("train: VOC2007\nnames: [chair, dog, person]\n")

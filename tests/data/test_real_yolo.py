@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from data_exports import H, W, image
 
-from edgecnn.data import load_split
+from edgecnn.data import load_split, load_splits
 from edgecnn.errors import DataError
 
 
@@ -102,6 +102,22 @@ def test_roboflow_export_layout(tmp_path: Path) -> None:
     for split in ("train", "val", "test"):
         loaded = load_split(tmp_path / "data.yaml", split)
         assert loaded.format == "yolo" and loaded.records[0].class_ids.tolist() == [1]
+
+
+def test_roboflow_export_without_test_folder_checks_the_other_splits(tmp_path: Path, caplog) -> None:
+    """Roboflow writes `test: ../test/images` also when the export has no test split: checking
+    every split skips it with a warning; asking for it still fails, naming the path."""
+    for split in ("train", "valid"):
+        image(tmp_path / split / "images" / "a.jpg")
+        (tmp_path / split / "labels").mkdir()
+        (tmp_path / split / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\nnc: 1\nnames: ['person']\n"
+    )
+    assert list(load_splits(tmp_path / "data.yaml")) == ["train", "val"]
+    assert "test split skipped" in caplog.text
+    with pytest.raises(DataError, match=r"data.yaml \(line 3\): test path .*test/images does not exist"):
+        load_splits(tmp_path / "data.yaml", ["test"])
 
 
 def test_nested_folders_unusual_suffixes_and_symlinks(tmp_path: Path) -> None:

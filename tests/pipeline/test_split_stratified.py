@@ -187,6 +187,28 @@ def test_cli_split_pools_several_splits_and_reports_errors(synth_root: Path, tmp
     assert bad.exit_code == 2 and "not an empty folder" in bad.output
 
 
+def test_cli_split_pools_splits_whose_file_names_repeat(tmp_path: Path) -> None:
+    """Camera names (IMG_0001.JPG) repeat between a set's train and val folders: pooling them
+    keeps every image, renamed where two meet, instead of stopping half-written."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            for i in range(3):
+                path = tmp_path / "src" / split / cls / f"IMG_{i:04d}.JPG"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(path), rng.integers(0, 255, (20, 24, 3), dtype=np.uint8))
+    (tmp_path / "src" / "data.yaml").write_text("train: train\nval: val\n")
+    out = tmp_path / "out"
+    args = ["data", "split", str(tmp_path / "src" / "data.yaml"), "--out", str(out), "--from", "train,val"]
+    result = runner.invoke(app, [*args, "--ratios", "0.5,0.5"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    splits = load_splits(out / "data.yaml")
+    assert sum(len(s) for s in splits.values()) == 12
+    assert sum(s.class_counts().tolist() == [3, 3] for s in splits.values()) == 2
+
+
 def test_a_class_in_as_many_images_as_splits_lands_in_each() -> None:
     pool = _pool(n=60, num_classes=3)
     for i in (5, 17, 40):  # class 3 in exactly three images
