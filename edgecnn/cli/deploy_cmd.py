@@ -56,6 +56,15 @@ def deploy(
             "--force", help="Deploy even to boards that already run this bundle healthy (default: skip them)."
         ),
     ] = False,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            min=0,
+            max=86400,
+            help="Seconds to wait for another deploy to the same board to end (default 0: refuse at once).",
+        ),
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Install a bundle on boards over SSH, health-check the service, roll back when unhealthy."""
@@ -83,6 +92,7 @@ def deploy(
         health_timeout=health_timeout,
         keep=keep,
         force=force,
+        lock_timeout=lock_timeout,
     )
     interrupted: DeployInterruptedError | None = None
     try:

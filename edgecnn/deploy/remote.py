@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import math
 import re
 import shlex
 import socket
@@ -57,6 +58,8 @@ class DeployOptions:
         poll_interval: seconds between two looks at the service.
         force: deploy even when the board already runs this bundle, healthy (otherwise such a
             board is left alone and reported ``already running``).
+        lock_timeout: seconds to wait for another deploy to the same board to finish (0:
+            refuse at once).
     """
 
     ssh: SshOptions = field(default_factory=SshOptions)
@@ -64,6 +67,7 @@ class DeployOptions:
     keep: int = 3
     poll_interval: float = 2.0
     force: bool = False
+    lock_timeout: float = 0.0
 
 
 @dataclass
@@ -212,23 +216,38 @@ class BoardDeploy:
 
     def lock(self) -> None:
         """Take the board's deploy lock (``flock`` on :data:`LOCK`, held by a long-lived ssh
-        command until the deploy ends): a second deploy to the board meanwhile is refused with
-        one line naming who holds it, instead of both changing the staging directory, the
-        releases and the service at once."""
+        command until the deploy ends): a second deploy to the board meanwhile waits up to
+        ``lock_timeout`` seconds, then is refused with one line naming who holds it, instead of
+        both changing the staging directory, the releases and the service at once."""
         try:
             user = getpass.getuser()
         except (OSError, KeyError):  # no login name (a container): the host names the operator
             user = "someone"
         who = f"{user} on {socket.gethostname()}, deploying {self.bundle.version}"
-        command = f"sudo -n sh -c {shlex.quote(lock_script(LOCK))} deploy-lock {shlex.quote(who)}"
-        held = self.ssh.hold(command, ready="locked")
+        wait = max(0, math.ceil(self.options.lock_timeout))
+        script = lock_script(LOCK, wait)
+        command = f"sudo -n sh -c {shlex.quote(script)} deploy-lock {shlex.quote(who)}"
+
+        def waiting(line: str) -> bool:
+            if not line.startswith("waiting "):
+                return False
+            self.log(f"another deploy to this board is running ({line[8:]}): waiting up to {wait} s")
+            return True
+
+        held = self.ssh.hold(command, ready="locked", timeout=60 + wait, on_line=waiting)
         if isinstance(held, subprocess.Popen):
             self._lock = held
             return
         if held.returncode == LOCK_BUSY:
-            holder = " ".join(held.stdout.split()[1:]) or "another edgecnn deploy"
+            holder = " ".join(held.stdout.split("busy", 1)[-1].split()) or "another edgecnn deploy"
+            if wait:
+                raise StepError(
+                    f"another deploy to this board is still running after {wait} s ({holder}); "
+                    "deploy again later or with a longer --lock-timeout"
+                )
             raise StepError(
-                f"another deploy to this board is running ({holder}); wait for it to finish and deploy again"
+                f"another deploy to this board is running ({holder}); wait for it to finish and deploy "
+                "again (or give --lock-timeout SECONDS to wait)"
             )
         raise StepError(f"cannot take the board's deploy lock {LOCK}: {last_lines(held)}")
 
@@ -528,19 +547,23 @@ class BoardDeploy:
             )
 
 
-def lock_script(path: str) -> str:
-    """The shell script (run as root) that takes an exclusive ``flock`` on ``path`` without
-    waiting: it prints ``locked`` and holds the lock until its stdin closes (the deploy ends, or
-    its connection drops), with ``$1`` (who holds it) written in the file; when another holds
-    it, it prints ``busy`` and that text and exits :data:`LOCK_BUSY`."""
+def lock_script(path: str, wait: int = 0) -> str:
+    """The shell script (run as root) that takes an exclusive ``flock`` on ``path``: it prints
+    ``locked`` and holds the lock until its stdin closes (the deploy ends, or its connection
+    drops), with ``$1`` (who holds it) written in the file. When another holds it: with
+    ``wait`` seconds, it prints ``waiting`` and that holder's text on one line and waits that
+    long for the lock; then (or at once) it prints ``busy`` and the holder's text and exits
+    :data:`LOCK_BUSY`."""
     file = shlex.quote(path)
     folder = shlex.quote(path.rsplit("/", 1)[0] or "/")
-    return (
-        f"mkdir -p {folder} && exec 9>>{file} || exit 1; "
-        f"if ! flock -n 9; then echo busy; cat {file}; exit {LOCK_BUSY}; fi; "
-        f': > {file}; echo "$1, since $(date -u +%H:%M:%SZ)" >&9; '
-        "echo locked; while read -r _; do :; done"
-    )
+    busy = f"echo busy; cat {file}; exit {LOCK_BUSY}"
+    if wait > 0:
+        waiting = f'echo "waiting $(cat {file})"'
+        take = f"if ! flock -n 9; then {waiting}; flock -w {int(wait)} 9 || {{ {busy}; }}; fi; "
+    else:
+        take = f"if ! flock -n 9; then {busy}; fi; "
+    hold = f': > {file}; echo "$1, since $(date -u +%H:%M:%SZ)" >&9; echo locked; while read -r _; do :; done'
+    return f"mkdir -p {folder} && exec 9>>{file} || exit 1; {take}{hold}"
 
 
 def _release(link: str) -> str | None:

@@ -16,6 +16,8 @@ import shlex
 import shutil
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -175,10 +177,18 @@ class Ssh:
             self._running.add(proc)
         return proc
 
-    def hold(self, command: str, ready: str, timeout: float = 60) -> subprocess.Popen[bytes] | Completed:
+    def hold(
+        self,
+        command: str,
+        ready: str,
+        timeout: float = 60,
+        on_line: Callable[[str], bool] | None = None,
+    ) -> subprocess.Popen[bytes] | Completed:
         """Start a long-lived ``command`` (a lock held until its stdin closes) and wait until it
         prints the line ``ready``: the running process, to be ended with :meth:`release`; or, if
-        the command ended first, what it printed.
+        the command ended first, what it printed. Lines before ``ready`` go to ``on_line``
+        (progress, such as waiting for a lock), which returns False for a line it does not
+        expect: then the command's output is collected until it ends.
 
         Raises:
             HostKeyError, SshError: as :meth:`run`; also when ``ready`` does not come in time.
@@ -186,15 +196,21 @@ class Ssh:
         """
         proc = self.start(command)
         assert proc.stdout is not None
-        if select.select([proc.stdout], [], [], timeout)[0]:
-            first = proc.stdout.readline()
-            if first.decode(errors="replace").strip() == ready:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([proc.stdout], [], [], left)[0]:
+                proc.kill()
+                line = b""
+                break
+            line = proc.stdout.readline()
+            text = line.decode(errors="replace").strip()
+            if text == ready:
                 return proc
-        else:
-            proc.kill()
-            first = b""
+            if not line or on_line is None or not on_line(text):
+                break
         out, err = self._wait(proc, timeout)
-        return self._completed(command, proc.returncode, first + out, err, check=False)
+        return self._completed(command, proc.returncode, line + out, err, check=False)
 
     def release(self, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
         """End a command started by :meth:`hold`: close its stdin and wait (kill it if it lingers)."""

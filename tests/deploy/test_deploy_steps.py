@@ -15,6 +15,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from edgecnn.deploy.bundle_info import BundleInfo
 from edgecnn.deploy.hosts import Host
@@ -94,7 +95,7 @@ class ScriptedBoard:
             raise SshError(f"pi@board: command failed: {done.stderr}")
         return done
 
-    def hold(self, command: str, ready: str) -> subprocess.Popen[bytes] | Completed:
+    def hold(self, command: str, ready: str, **_: object) -> subprocess.Popen[bytes] | Completed:
         """The deploy lock: granted (a local process standing in for the one holding it) unless a
         rule answers the command."""
         self.commands.append(command)
@@ -408,9 +409,9 @@ class LockingBoard(ScriptedBoard):
         super().__init__([])
         self.local = LocalSsh(lock)
 
-    def hold(self, command: str, ready: str) -> subprocess.Popen[bytes] | Completed:
+    def hold(self, command: str, ready: str, **options: Any) -> subprocess.Popen[bytes] | Completed:
         self.commands.append(command)
-        return self.local.hold(command, ready)
+        return self.local.hold(command, ready, **options)
 
     def release(self, proc: subprocess.Popen[bytes]) -> None:
         self.commands.append("release lock")
@@ -430,7 +431,8 @@ def test_a_second_deploy_to_a_busy_board_is_refused_in_one_line(tmp_path: Path) 
     assert (result.outcome, result.step) == ("failed", "lock")
     assert re.fullmatch(
         r"another deploy to this board is running \(alice on ws1, deploying 0\.1\.0-a, since "
-        r"\d\d:\d\d:\d\dZ\); wait for it to finish and deploy again",
+        r"\d\d:\d\d:\d\dZ\); wait for it to finish and deploy again \(or give --lock-timeout SECONDS "
+        r"to wait\)",
         result.reason,
     ), result.reason
     assert len(board.commands) == 2 and "release lock" not in board.commands  # probe, lock: nothing else
@@ -438,6 +440,57 @@ def test_a_second_deploy_to_a_busy_board_is_refused_in_one_line(tmp_path: Path) 
     board, result = run_deploy(tmp_path, common(probe(), healthy_runs()), board=LockingBoard(lock))
     assert result.outcome == "deployed", result.reason
     assert board.commands[-1] == "release lock" and "deploying 0.1.0-new" in lock.read_text()
+
+
+def test_a_deploy_with_a_lock_timeout_waits_for_the_other_to_finish(tmp_path: Path) -> None:
+    """--lock-timeout: the second deploy says whom it waits for, takes the lock as soon as the
+    first deploy releases it, and goes ahead; when the wait runs out it is refused in one line."""
+    lock = tmp_path / "deploy.lock"
+    first = LockingBoard(lock)
+    hold = f"sudo -n sh -c {shlex.quote(lock_script(LOCK))} x"
+    proc = first.hold(f"{hold} 'alice on ws1, deploying 0.1.0-a'", "locked")
+    assert isinstance(proc, subprocess.Popen)
+    board = LockingBoard(lock)
+    board.rules = common(probe(), healthy_runs())
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if "another deploy" in line:  # the first deploy ends while the second waits
+            first.release(proc)
+
+    archive = tmp_path / "b.tar.gz"
+    archive.write_bytes(b"x" * 1000)
+    sizes = (76_000_000, "tiny", VERSION, "tiny-top", "aarch64", 77_000_000)
+    bundle = BundleInfo(archive, SHA, *sizes, MANIFEST_SHA)
+    job = BoardDeploy(Host("board", "pi"), bundle, DeployOptions(poll_interval=0, lock_timeout=120), log)
+    job.ssh = board  # type: ignore[assignment]
+    result = job.run()
+    assert result.outcome == "deployed", result.reason
+    waited = [line for line in lines if "another deploy" in line]
+    assert len(waited) == 1 and re.fullmatch(
+        r"pi@board: another deploy to this board is running \(alice on ws1, deploying 0\.1\.0-a, since "
+        r"\d\d:\d\d:\d\dZ\): waiting up to 120 s",
+        waited[0],
+    ), waited
+    assert "deploying 0.1.0-new" in lock.read_text()
+
+    # Held for longer than the wait: refused, naming the holder and the wait.
+    proc = first.hold(f"{hold} 'bob on ws2, deploying 0.1.0-b'", "locked")
+    assert isinstance(proc, subprocess.Popen)
+    try:
+        board, result = run_deploy(
+            tmp_path, common(probe(), healthy_runs()), board=LockingBoard(lock), lock_timeout=1
+        )
+    finally:
+        first.release(proc)
+    assert (result.outcome, result.step) == ("failed", "lock")
+    assert re.fullmatch(
+        r"another deploy to this board is still running after 1 s \(bob on ws2, deploying 0\.1\.0-b, "
+        r"since \d\d:\d\d:\d\dZ\); deploy again later or with a longer --lock-timeout",
+        result.reason,
+    ), result.reason
+    assert len(board.commands) == 2  # probe, lock: nothing else
 
 
 def test_ctrl_c_after_the_switch_is_reported_as_interrupted(tmp_path: Path) -> None:
