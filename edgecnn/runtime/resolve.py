@@ -280,7 +280,17 @@ def resolve_spec(
         )
         raise ConfigError(f"{source}: invalid model settings: {errors}") from None
     if input_shape is not None and output_shapes is not None:
-        check_spec_matches_model(spec, input_shape, output_shapes, source)
+        carried = "the edgecnn metadata" if embedded is not None else "the given settings"
+        flags = (("--labels", labels), ("--anchors", anchors), ("--strides", strides), ("--layout", layout))
+        given = [flag for flag, value in flags if value is not None]
+        check_spec_matches_model(
+            spec,
+            input_shape,
+            output_shapes,
+            source,
+            input_from=f"--imgsz {imgsz}" if imgsz is not None else carried,
+            output_from=" / ".join(given) if given else carried,
+        )
     return spec
 
 
@@ -406,9 +416,17 @@ def scale_order(spec: ModelSpec, output_shapes: Sequence[Sequence[int]]) -> list
 
 
 def check_spec_matches_model(
-    spec: ModelSpec, input_shape: Sequence[int], output_shapes: Sequence[Sequence[int]], source: str
+    spec: ModelSpec,
+    input_shape: Sequence[int],
+    output_shapes: Sequence[Sequence[int]],
+    source: str,
+    input_from: str = "the edgecnn metadata",
+    output_from: str = "the edgecnn metadata",
 ) -> None:
     """Check the spec's input size, channels, classes and scales against the tensor shapes.
+
+    ``input_from`` / ``output_from`` name where the spec's input / output settings came from,
+    for the message (a flag such as ``--imgsz 128``, or the metadata).
 
     Raises:
         ModelError: one line naming the first mismatch.
@@ -416,13 +434,13 @@ def check_spec_matches_model(
     want = (1, spec.input.height, spec.input.width, spec.input.channels)
     if tuple(input_shape) != want:
         raise ModelError(
-            f"{source}: input shape {_shape(input_shape)} does not match the edgecnn metadata "
+            f"{source}: input shape {_shape(input_shape)} does not match {input_from}: "
             f"{want[1]}x{want[2]}x{want[3]} (height x width x channels)"
         )
     if spec.output.layout == "classes":
         if len(output_shapes) != 1 or tuple(output_shapes[0]) != (1, spec.num_classes):
             raise ModelError(
-                f"{source}: output tensors {_shapes(output_shapes)} do not match the edgecnn metadata: a "
+                f"{source}: output tensors {_shapes(output_shapes)} do not match {output_from}: a "
                 f"classifier with {spec.num_classes} labels has one (1, {spec.num_classes}) output"
             )
         return
@@ -434,8 +452,8 @@ def check_spec_matches_model(
         return
     if len(output_shapes) != len(spec.output.strides):
         raise ModelError(
-            f"{source}: {len(output_shapes)} output tensors {_shapes(output_shapes)}, but the edgecnn "
-            f"metadata has {len(spec.output.strides)} scales (strides {spec.output.strides})"
+            f"{source}: {len(output_shapes)} output tensors {_shapes(output_shapes)}, but {output_from} "
+            f"has {len(spec.output.strides)} scales (strides {spec.output.strides})"
         )
     try:
         scale_order(spec, output_shapes)

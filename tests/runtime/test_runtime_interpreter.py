@@ -170,7 +170,7 @@ def test_spec_problems(tiny_tflite: dict[str, Path], cls_spec: ModelSpec) -> Non
         model.run_frame(np.zeros((10, 10, 3), np.uint8))
     wrong = cls_spec.model_copy(update={"input": InputSpec(width=48, height=48)})
     with pytest.raises(
-        ModelError, match=r"input shape \(1,32,32,3\) does not match the edgecnn metadata 48x48x3"
+        ModelError, match=r"input shape \(1,32,32,3\) does not match the edgecnn metadata: 48x48x3"
     ):
         TFLiteModel(tiny_tflite["cls_int8"], spec=wrong)
     model = TFLiteModel(tiny_tflite["cls_int8"], spec=cls_spec)

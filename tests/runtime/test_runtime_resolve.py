@@ -117,7 +117,7 @@ def test_flags_override_metadata(embedded: ModelSpec) -> None:
         (1.0, 2.0, 3.0),
     )
     with pytest.raises(
-        ModelError, match=r"input shape \(1,64,64,3\) does not match the edgecnn metadata 96x128x3"
+        ModelError, match=r"input shape \(1,64,64,3\) does not match --imgsz 128x96: 96x128x3"
     ):
         resolve_spec(embedded, imgsz="128x96", input_shape=DET_INPUT, output_shapes=DET_OUTPUTS)
 

@@ -101,7 +101,7 @@ def test_metadata_must_fit_the_tensors(
     path = write_spec(tiny_tflite["det_int8"], wrong_size, tmp_path / "m.tflite")
     with pytest.raises(
         ModelError,
-        match=rf"^{path}: input shape \(1,64,64,3\) does not match the edgecnn metadata "
+        match=rf"^{path}: input shape \(1,64,64,3\) does not match the edgecnn metadata: "
         r"96x96x3 \(height x width x channels\)$",
     ):
         validate_model(path)
@@ -240,7 +240,7 @@ def test_bad_files_through_the_cli(
     elif name == "metadata_mismatch":
         wrong = det_spec.model_copy(update={"input": InputSpec(width=96, height=96)})
         path = write_spec(tiny_tflite["det_int8"], wrong, tmp_path / "mismatch.tflite")
-        pattern = r"input shape \(1,64,64,3\) does not match the edgecnn metadata 96x96x3"
+        pattern = r"input shape \(1,64,64,3\) does not match the edgecnn metadata: 96x96x3"
     else:
         path, pattern = bad_file(name), BAD_FILES[name][1]
     result = cli("inspect", str(path))
