@@ -16,9 +16,7 @@ length is missing are decoded instead of trusted, and OpenCV refuses them.
 
 from __future__ import annotations
 
-import os
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -27,6 +25,7 @@ import numpy as np
 
 from edgecnn.data._files import path_kind
 from edgecnn.errors import DataError
+from edgecnn.imagefile import jpeg_segments, looks_complete
 
 #: File suffixes treated as images when a folder is listed (lower case).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -84,7 +83,7 @@ def read_image_info(path: str | Path) -> ImageInfo:
                 found = _info_from_header(head, f)
             except struct.error:  # a truncated header: let the decoder judge the file
                 found = None
-            if found is not None and not _looks_complete(f, head):
+            if found is not None and not looks_complete(f, head):
                 if head[:2] == b"\xff\xd8":  # OpenCV would fill the missing rows with grey
                     raise DataError(path, "truncated JPEG: the file ends before the image data does")
                 found = None
@@ -123,44 +122,6 @@ def _info_from_header(head: bytes, f: BinaryIO) -> tuple[int, int, int] | None:
         has_exif = head[12:16] == b"VP8X" and len(head) > 20 and head[20] & 0x08
         return (*size, _webp_orientation(f) if has_exif else 1) if size else None
     return None
-
-
-def _looks_complete(f: BinaryIO, head: bytes) -> bool:
-    """A cheap check that the file was not cut short: its end marker or declared length."""
-    length = os.fstat(f.fileno()).st_size
-
-    def tail(n: int) -> bytes:
-        f.seek(max(0, length - n))
-        return f.read(n)
-
-    if head[:2] == b"\xff\xd8":
-        return not _jpeg_truncated(f, tail(2))
-    if head[:4] == b"\x89PNG":
-        return tail(12) == b"\x00\x00\x00\x00IEND\xaeB`\x82"
-    if head[:3] == b"GIF":
-        return tail(1) == b";"
-    if head[:2] == b"BM":
-        (declared,) = struct.unpack("<I", head[2:6])
-        return length >= declared
-    if head[:4] == b"RIFF":
-        (declared,) = struct.unpack("<I", head[4:8])
-        return length >= declared + 8
-    return True
-
-
-def _jpeg_truncated(f: BinaryIO, last_two: bytes) -> bool:
-    """True if a JPEG has no end-of-image marker after its first scan.
-
-    The last two bytes being ``FF D9`` is the quick answer. Files with data appended after the
-    image (phones do this) are told from cut-off files by looking for the marker after the
-    first start-of-scan; entropy-coded data cannot contain it, an EXIF thumbnail's comes before.
-    """
-    if last_two == b"\xff\xd9":
-        return False
-    f.seek(0)
-    data = f.read()
-    scan = _jpeg_scan_start(data)
-    return scan is None or data.find(b"\xff\xd9", scan) < 0
 
 
 def _png_orientation(head: bytes) -> int:
@@ -243,35 +204,9 @@ def _webp_size(head: bytes) -> tuple[int, int] | None:
 
 # Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-# Markers without a length field.
-_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})
-
-
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, bytes]]:
-    """``(marker, offset, payload)`` of each marker segment up to and including the first
-    start-of-scan; stops early on bytes that are not a marker."""
-    pos = 2
-    n = len(data)
-    while pos + 4 <= n:
-        if data[pos] != 0xFF:
-            return
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in _STANDALONE_MARKERS:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        yield marker, pos, data[pos + 4 : pos + 2 + length]
-        if marker == 0xDA:
-            return
-        pos += 2 + length
-
-
 def _jpeg_info(data: bytes) -> tuple[int, int, int] | None:
     orientation = 1
-    for marker, _, segment in _jpeg_segments(data):
+    for marker, _, segment in jpeg_segments(data):
         if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
             orientation = _exif_orientation(segment[6:]) or 1
         elif marker in _SOF_MARKERS:
@@ -282,11 +217,6 @@ def _jpeg_info(data: bytes) -> tuple[int, int, int] | None:
         elif marker == 0xDA:  # start of scan before any frame header: not a valid JPEG
             return None
     return None
-
-
-def _jpeg_scan_start(data: bytes) -> int | None:
-    """Offset of the first start-of-scan segment, or None."""
-    return next((pos for marker, pos, _ in _jpeg_segments(data) if marker == 0xDA), None)
 
 
 def _exif_orientation(tiff: bytes) -> int | None:

@@ -34,6 +34,7 @@ from pydantic import Field, field_validator, model_validator
 
 from edgecnn._stderr import captured_stderr_fd
 from edgecnn.errors import ConfigError
+from edgecnn.imagefile import looks_complete
 from edgecnn.sources.base import EndOfStream, Frame, NoFrameYet, Source, SourceError, SourceSettings
 
 if TYPE_CHECKING:  # OpenCV and numpy load when a source opens: configs validate without them
@@ -319,10 +320,16 @@ class OpenCVSource(Source):
         import cv2
 
         gone = not os.path.isfile(path)  # deleted since the folder was listed
-        image = None if gone else cv2.imread(path, cv2.IMREAD_COLOR)
+        short = not gone and _cut_short(path)  # OpenCV would decode it, the missing rows grey
+        image = None if gone or short else cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None and path not in self._unreadable:  # once per file, also when looping
             self._unreadable.add(path)
-            reason = "no longer there" if gone else "not an image OpenCV can decode"
+            if gone:
+                reason = "no longer there"
+            elif short:
+                reason = "cut short (the file ends before its image data: an upload or copy that stopped)"
+            else:
+                reason = "not an image OpenCV can decode"
             log.warning("skipping %s: %s", path, reason)
         return image
 
@@ -392,3 +399,12 @@ class OpenCVSource(Source):
 def build(config: OpenCVConfig) -> OpenCVSource:
     """The registry's entry point: an :class:`OpenCVSource` for ``config``."""
     return OpenCVSource(config)
+
+
+def _cut_short(path: str) -> bool:
+    """Whether the image file at ``path`` ends before its image data does (a truncated JPEG)."""
+    try:
+        with open(path, "rb") as f:
+            return not looks_complete(f, f.read(64))
+    except OSError:  # unreadable: the decoder says so
+        return False

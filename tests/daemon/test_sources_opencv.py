@@ -55,6 +55,31 @@ def test_frames_carry_a_monotonic_capture_time(video_file: Path) -> None:
             assert before <= frame.monotonic <= time.monotonic()
 
 
+def test_a_jpeg_cut_short_is_skipped_not_decoded_with_grey_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OpenCV decodes a JPEG that stops early, the missing rows grey (an upload that stopped
+    mid-file): the folder source skips it, naming why; a JPEG with bytes after its end (as
+    phones write them) and one with an EXIF thumbnail before a cut are told apart."""
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (5, 5), 0)
+    whole = cv2.imencode(".jpg", image)[1].tobytes()
+    (tmp_path / "a_whole.jpg").write_bytes(whole)
+    (tmp_path / "b_cut.jpg").write_bytes(whole[: len(whole) * 2 // 3])
+    assert cv2.imread(str(tmp_path / "b_cut.jpg")) is not None  # what the check is for
+    (tmp_path / "c_trailer.jpg").write_bytes(whole + b"phone trailer")
+    # an APP1 segment holding a whole small JPEG (an EXIF thumbnail: its own scan and end marker)
+    thumb = cv2.imencode(".jpg", image[:16, :16])[1].tobytes()
+    app1 = b"\xff\xe1" + (len(thumb) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + thumb
+    with_thumb = whole[:2] + app1 + whole[2:]
+    (tmp_path / "d_thumb_cut.jpg").write_bytes(with_thumb[: len(with_thumb) - 200])
+    frames = _all_frames(_source(input=str(tmp_path)))
+    assert len(frames) == 2 and np.array_equal(frames[0], cv2.imread(str(tmp_path / "a_whole.jpg")))
+    skipped = sorted(r.getMessage() for r in caplog.records if "skipping" in r.getMessage())
+    reason = "cut short (the file ends before its image data: an upload or copy that stopped)"
+    assert skipped == [f"skipping {tmp_path / name}: {reason}" for name in ("b_cut.jpg", "d_thumb_cut.jpg")]
+
+
 def test_image_folder_and_glob_in_sorted_order_skipping_unreadable(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
