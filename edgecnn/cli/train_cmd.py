@@ -21,6 +21,14 @@ class OptimizerChoice(StrEnum):
     sgd = "sgd"
 
 
+class ResizeChoice(StrEnum):
+    """Resize modes of ``--resize`` (Edge Impulse's fit longest axis, squash, fit shortest axis)."""
+
+    letterbox = "letterbox"
+    stretch = "stretch"
+    crop = "crop"
+
+
 class AnchorChoice(StrEnum):
     """Anchor sources of ``--anchors``."""
 
@@ -74,6 +82,13 @@ def train_command(
     ] = None,
     width: Annotated[
         float | None, typer.Option(min=0.01, help="Width multiplier (default: the model's).")
+    ] = None,
+    resize: Annotated[
+        ResizeChoice | None,
+        typer.Option(
+            help="How images meet the input size: letterbox (pad, default), stretch, or crop "
+            "(classifiers: the centre). The model carries it to the board."
+        ),
     ] = None,
     epochs: Annotated[
         int, typer.Option(min=1, help="Epochs to train; with --resume, train the run on to this many.")
@@ -133,6 +148,7 @@ def train_command(
         "model": model,
         "imgsz": imgsz,
         "width": width,
+        "resize": None if resize is None else resize.value,
         "epochs": epochs,
         "batch": batch,
         "out": out,

@@ -77,6 +77,11 @@ class TrainConfig(BaseModel):
         None, ge=16, le=4096, description="Input size in pixels; None: the default model's, or the variant's."
     )
     width: float | None = Field(None, gt=0, le=4, description="Width multiplier; None: the variant's.")
+    resize: Literal["letterbox", "stretch", "crop"] | None = Field(
+        None,
+        description="How images meet the input size: letterbox (pad), stretch, or crop (classifiers: "
+        "the centre); None: letterbox. The model carries it to the board.",
+    )
     epochs: int = Field(100, ge=1, le=100000, description="Epochs to train.")
     batch: int = Field(16, ge=1, le=4096, description="Images per step.")
     out: Path = Field(Path("runs/train"), description="Run directory.")

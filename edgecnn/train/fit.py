@@ -252,11 +252,12 @@ def _load_data(config: TrainConfig) -> tuple[Split, Split]:
 
 
 def _make_spec(config: TrainConfig, info: ModelInfo, size: Any, split: Split) -> ModelSpec:
+    resize = config.resize or "letterbox"
     anchors = None
     if info.task == "detect" and config.anchors == "auto":
         from edgecnn.train.anchors import anchors_for_model
 
-        input_spec = info.input_spec(size)
+        input_spec = info.input_spec(size).model_copy(update={"resize": resize})
         try:
             fit = anchors_for_model(split, input_spec, len(info.strides), info.num_anchors, seed=config.seed)
             anchors = fit.anchors
@@ -264,7 +265,12 @@ def _make_spec(config: TrainConfig, info: ModelInfo, size: Any, split: Split) ->
         except UserError as exc:
             logger.warning("keeping %s's default anchors: %s", info.name, exc)
     spec = info.model_spec(split.names, input_size=size, anchors=anchors)
-    return spec.model_copy(update={"created_by": f"edgecnn {__version__} train"})
+    return spec.model_copy(
+        update={
+            "created_by": f"edgecnn {__version__} train",
+            "input": spec.input.model_copy(update={"resize": resize}),
+        }
+    )
 
 
 def _build_model(
@@ -416,6 +422,11 @@ def _train(
             raise UserError(
                 f"--weights imagenet: {info.name} has no ImageNet weights; only MobileNet backbones do"
             )
+    if config.resize == "crop" and info.task != "classify":
+        raise UserError(
+            f"--resize crop: {info.name} is a detector, and a centre crop would cut objects off; "
+            "use letterbox or stretch"
+        )
     info.resolve_input_size(size)  # bad sizes fail before anything is written
     if not config.resume:
         run_dir.prepare(config.exist_ok)

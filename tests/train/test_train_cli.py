@@ -61,6 +61,11 @@ def test_train_help_lists_the_options() -> None:
         (["--model", "tiny_yolo_v9"], "unknown model 'tiny_yolo_v9'"),
         (["--model", "lenet"], "lenet is a classify model but the dataset is for detect"),
         (["--model", "tiny_yolo_v3_test", "--imgsz", "70"], "must be a multiple of 32"),
+        (
+            ["--model", "tiny_yolo_v3_test", "--resize", "crop"],
+            "--resize crop: tiny_yolo_v3_test is a detector",
+        ),
+        (["--resize", "fill"], "'fill' is not one of"),
         (["--aug", "fliplr"], "expected KEY=VALUE"),
         (["--aug", "nosuch=1"], "nosuch"),
         (["--data", "MISSING_SPLIT"], "val"),
@@ -87,6 +92,7 @@ def test_bad_input_is_one_line_exit_2(
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]  # TensorFlow is not even imported
+    assert not (tmp_path / "r").exists()  # nothing written
 
 
 def test_interruption_messages_say_what_is_kept_and_how_to_go_on(tmp_path: Path) -> None:
@@ -107,6 +113,22 @@ def test_interruption_messages_say_what_is_kept_and_how_to_go_on(tmp_path: Path)
     model = run / "model.keras"
     assert after.startswith(f"after the last epoch: {model} is the trained model (best epoch 4)")
     assert after.endswith(f"`edgecnn eval {run / 'model.keras'} --data d.yaml`")
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_resize_crop_trains_a_classifier_whose_model_carries_it(cls_data: Path, tmp_path: Path) -> None:
+    """--resize crop (Edge Impulse's "fit shortest axis"): the run's spec says crop, so eval,
+    quantize and the board bring frames to the input the way training did."""
+    from edgecnn.runtime.spec import ModelSpec
+
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(cls_data), "--model", "lenet_test", "--imgsz", "32", "--epochs", "1"]
+    argv += ["--batch", "8", "--resize", "crop", "--out", str(run)]
+    result = runner.invoke(app, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert ModelSpec.load(run / "spec.json").input.resize == "crop"
+    assert json.loads((run / "train_config.json").read_text())["resize"] == "crop"  # kept by --resume
 
 
 @pytest.mark.slow
