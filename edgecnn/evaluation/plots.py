@@ -1,4 +1,5 @@
-"""Evaluation plots as PNG files: precision-recall curves (detection), confusion matrix (classification).
+"""Evaluation plots as PNG files: precision-recall curves and a confusion matrix (detection), a
+confusion matrix (classification).
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot, no global backend switch),
 so it works without a display and does not change the caller's matplotlib state.
@@ -67,19 +68,36 @@ def plot_pr_curve(metrics: DetectionMetrics, path: str | Path, iou: float = 0.5)
 
 def plot_confusion_matrix(metrics: ClassificationMetrics, path: str | Path, normalize: bool = True) -> Path:
     """The confusion matrix (rows: true class, columns: predicted), row-normalised by default."""
-    cm = metrics.confusion_matrix.astype(float)
+    title = f"Confusion matrix (accuracy {metrics.accuracy:.3f})"
+    return _draw_matrix(metrics.confusion_matrix, list(metrics.names), title, path, normalize)
+
+
+def plot_detection_confusion(metrics: DetectionMetrics, path: str | Path, normalize: bool = True) -> Path:
+    """The detection confusion matrix at the best-F1 operating point (rows: true class, then
+    background: false detections; columns: predicted class, then background: missed objects),
+    each row normalised by default."""
+    if metrics.confusion is None:
+        raise ValueError("these metrics have no confusion matrix")
+    threshold = metrics.score_threshold
+    at = "no operating point" if threshold is None else f"score >= {threshold:.3g}"
+    title = f"Detection confusion matrix ({at}, IoU 0.5)"
+    return _draw_matrix(metrics.confusion, [*metrics.names, "background"], title, path, normalize)
+
+
+def _draw_matrix(cm: np.ndarray, names: list[str], title: str, path: str | Path, normalize: bool) -> Path:
+    cm = cm.astype(float)
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
-    n = len(metrics.names)
+    n = len(names)
     side = min(max(4.0, 0.5 * n + 2), 20)
     fig = new_figure(side + 1, side)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
     fig.colorbar(image, ax=ax, fraction=0.046)
-    ax.set_xticks(range(n), labels=metrics.names, rotation=90 if n > 6 else 0)
-    ax.set_yticks(range(n), labels=metrics.names)
+    ax.set_xticks(range(n), labels=names, rotation=90 if n > 6 else 0)
+    ax.set_yticks(range(n), labels=names)
     ax.set_xlabel("Predicted")
     ax.set_ylabel("True")
-    ax.set_title(f"Confusion matrix (accuracy {metrics.accuracy:.3f})")
+    ax.set_title(title)
     if n <= 30:
         for t in range(n):
             for p in range(n):
@@ -100,7 +118,8 @@ def plot_confusion_matrix(metrics: ClassificationMetrics, path: str | Path, norm
 
 
 def write_plots(metrics: DetectionMetrics | ClassificationMetrics, out_dir: str | Path) -> list[Path]:
-    """Write the plots of ``metrics`` into ``out_dir`` (created): PR curves or the confusion matrix.
+    """Write the plots of ``metrics`` into ``out_dir`` (created): for a detector the PR curves and
+    the detection confusion matrix, for a classifier the confusion matrix.
 
     Returns:
         The files written.
@@ -108,5 +127,8 @@ def write_plots(metrics: DetectionMetrics | ClassificationMetrics, out_dir: str 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(metrics, DetectionMetrics):
-        return [plot_pr_curve(metrics, out / PR_CURVE_FILE)]
+        written = [plot_pr_curve(metrics, out / PR_CURVE_FILE)]
+        if metrics.confusion is not None:
+            written.append(plot_detection_confusion(metrics, out / CONFUSION_FILE))
+        return written
     return [plot_confusion_matrix(metrics, out / CONFUSION_FILE)]

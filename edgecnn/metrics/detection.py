@@ -162,6 +162,9 @@ class DetectionMetrics:
         class_precision, class_recall: ``(K,)`` uninterpolated precision and recall at IoU 0.5
             of the predictions with score >= ``score_threshold`` (predictions matched to crowd
             boxes do not count); NaN for classes without ground truth, 0 when no threshold.
+        confusion: ``(K + 1, K + 1)`` detection confusion matrix at ``score_threshold`` and
+            IoU 0.5 (rows: true class, columns: predicted class, index ``K`` background; see
+            :mod:`edgecnn.metrics.detection_confusion`); None when not computed.
     """
 
     names: tuple[str, ...]
@@ -176,6 +179,7 @@ class DetectionMetrics:
     score_threshold: float | None
     class_precision: np.ndarray
     class_recall: np.ndarray
+    confusion: np.ndarray | None = None
 
     @property
     def has_gt(self) -> np.ndarray:
@@ -583,6 +587,8 @@ def evaluate_detections(
     ignored = matched_ignored | (~matched & _out_of_range(d.boxes)[None, :])
     precision, recall, scores, ranked = _accumulate(d, matched, ignored, num_gt)
     threshold, class_p, class_r = _best_f1(ranked, num_gt)
+    from edgecnn.metrics.detection_confusion import detection_confusion_matrix  # it imports this module
+
     return DetectionMetrics(
         names=names_t,
         max_dets=max_dets,
@@ -596,6 +602,7 @@ def evaluate_detections(
         score_threshold=threshold,
         class_precision=class_p,
         class_recall=class_r,
+        confusion=detection_confusion_matrix(gt, preds, num_classes, threshold),
     )
 
 

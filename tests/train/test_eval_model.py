@@ -206,8 +206,9 @@ def test_detector_pr_curve_plot_in_both_modes(
         str(tmp_path / "b"),
     )
     for d in ("a", "b"):
-        png = (tmp_path / d / "pr_curve.png").read_bytes()
-        assert png.startswith(b"\x89PNG") and len(png) > 5000
+        for name in ("pr_curve.png", "confusion_matrix.png"):
+            png = (tmp_path / d / name).read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) > 5000, name
 
 
 @pytest.mark.parametrize(
