@@ -12,6 +12,8 @@ A run directory holds::
     curves.png          losses and validation metrics per epoch
     train_batch.jpg     the first training batch as the model sees it, labels drawn
     val_pred.jpg        16 validation images: ground truth and the best model's results
+    pr_curve.png        detectors: precision-recall per class of the best model (as eval --plots)
+    confusion_matrix.png  the best model's confusion matrix on the validation split
     train_config.json   the resolved TrainConfig (read back by --resume)
     last.npz            last epoch's weights, EMA weights and optimiser state (for --resume)
     train_state.json    epochs done, best epoch and value
@@ -47,6 +49,7 @@ from edgecnn import __version__
 from edgecnn.architectures import ModelInfo, get_model_info
 from edgecnn.data import Split, check_splits_agree, load_split
 from edgecnn.errors import UserError
+from edgecnn.evaluation.plots import CONFUSION_FILE, PR_CURVE_FILE
 from edgecnn.evaluation.predictor import SPEC_FILE
 from edgecnn.runtime.spec import ModelSpec
 from edgecnn.train.callbacks import Callback, EarlyStopping, ProgressBar
@@ -77,6 +80,8 @@ RUN_OUTPUTS = (
     CURVES_FILE,
     TRAIN_BATCH_FILE,
     VAL_PRED_FILE,
+    PR_CURVE_FILE,
+    CONFUSION_FILE,
     CONFIG_FILE,
 )
 
@@ -449,7 +454,7 @@ def _train(
     import keras
     import tensorflow as tf
 
-    from edgecnn.evaluation.evaluator import evaluate_model
+    from edgecnn.evaluation.evaluator import evaluate, evaluate_model
     from edgecnn.evaluation.keras_predictor import KerasPredictor
     from edgecnn.train.loop import Trainer
     from edgecnn.train.schedule import WarmupCosine, make_optimizer, warmup_steps_for
@@ -541,11 +546,14 @@ def _train(
     from edgecnn.evaluation.predictor import load_predictor
 
     best = load_predictor(run / MODEL_FILE, batch_size=max(config.batch, 32))
-    metrics = evaluate_model(best, val_split, spec)
+    final = evaluate(best, val_split, spec)
+    metrics = final.report
     _write_json(run / METRICS_FILE, metrics)
+    from edgecnn.evaluation.plots import write_plots
     from edgecnn.train.preview import write_val_predictions
 
     _picture(write_val_predictions, best, val_split, spec, run / VAL_PRED_FILE)
+    _picture(write_plots, final.metrics, run)  # pr_curve.png, confusion_matrix.png, as eval --plots
     return TrainResult(
         run_dir=run,
         model_path=run / MODEL_FILE,
@@ -560,7 +568,8 @@ def _train(
 
 
 def _picture(draw: Any, *args: Any) -> None:
-    """Run a drawing function of :mod:`edgecnn.train.preview`; a failure is logged, not raised."""
+    """Run a drawing function (:mod:`edgecnn.train.preview`, the evaluation plots); a failure is
+    logged, not raised."""
     try:
         draw(*args)
     except Exception as exc:  # a picture must not cost the run

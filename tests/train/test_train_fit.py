@@ -23,6 +23,8 @@ RUN_FILES = {
     "curves.png",
     "train_batch.jpg",
     "val_pred.jpg",
+    "pr_curve.png",
+    "confusion_matrix.png",
     "train_config.json",
     "last.npz",
     "train_state.json",
@@ -60,7 +62,8 @@ def test_run_directory_contents(trained_detector: Path, det_data: Path) -> None:
     assert history[-1]["loss"] < history[0]["loss"]  # the loss goes down
     metrics = json.loads((trained_detector / "metrics.json").read_text())
     assert {"map50", "map50_95", "per_class", "task", "split"} <= set(metrics)
-    assert (trained_detector / "curves.png").read_bytes().startswith(b"\x89PNG")
+    for picture in ("curves.png", "pr_curve.png", "confusion_matrix.png"):
+        assert (trained_detector / picture).read_bytes().startswith(b"\x89PNG"), picture
     config = json.loads((trained_detector / "train_config.json").read_text())
     assert config["model"] == "tiny_yolo_v3_test" and config["imgsz"] == 64
 
