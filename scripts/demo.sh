@@ -34,7 +34,7 @@ step "2. the model zoo's detectors"
 step "3. train the default detector (or \$DEMO_MODEL) for $EPOCHS epochs"
 "$E" train --data "$OUT/data/data.yaml" "${MODEL_ARGS[@]}" --imgsz "$IMGSZ" --epochs "$EPOCHS" \
     --out "$OUT/run"
-echo "pictures: $OUT/run/curves.png $OUT/run/train_batch.jpg $OUT/run/val_pred.jpg"
+echo "pictures: $OUT/run/curves.png $OUT/run/train_batch.jpg $OUT/run/val_pred.jpg $OUT/run/confusion_matrix.png"
 
 step "4. calibration set and int8 quantisation, gated at a 1.5-point mAP50 drop"
 "$E" calib build --data "$OUT/data/data.yaml" --out "$OUT/calib" --n 200
