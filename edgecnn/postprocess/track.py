@@ -17,6 +17,12 @@ seen once never gets one, and it ends when no detection has matched it for ``max
 seconds (an object behind a pole keeps its id). Ids count up from 1 and are never reused
 while the tracker lives.
 
+An object that stops short (a car pulling up) is not where its velocity predicts: a track
+left unmatched by the prediction gets a last round, with its last box as the prediction
+(standing still), and a match there restarts its velocity from that move. Without it the
+stopped object would lose its track and, standing on the lost track's last box, could not
+start another (it would be a duplicate) until the lost track ended.
+
 Motion is measured in frames when frame numbers are given (a video file is read faster
 than it was filmed, in bursts, so capture times would give false speeds) and in seconds
 otherwise; ``max_lost_s`` is always seconds. Seconds are those of a monotonic clock when one
@@ -199,7 +205,7 @@ class IouTracker:
         track_cls = np.array([t.class_id for t in tracks], dtype=np.int64)
         confirmed = np.array([t.id > 0 for t in tracks], dtype=bool)
         strong = scores >= self.start_conf
-        rows, cols = self._match(predicted, track_cls, confirmed, boxes, class_ids, strong)
+        rows, cols, still = self._match(predicted, last_box, track_cls, confirmed, boxes, class_ids, strong)
         # the matched tracks move to their detections; velocity from the move, smoothed
         moving = elapsed[rows] > 0.0
         moved = (boxes[cols] - last_box[rows]) / np.where(moving, elapsed[rows], 1.0)[:, None]
@@ -207,6 +213,7 @@ class IouTracker:
         smoothed = self.smoothing * velocity[rows] + (1.0 - self.smoothing) * moved
         new_velocity = np.where(first_move[:, None], moved, smoothed)
         new_velocity = np.where(moving[:, None], new_velocity, velocity[rows])
+        new_velocity = np.where(still[:, None] & moving[:, None], moved, new_velocity)  # stopped short
         ids = np.zeros(n, dtype=np.int64)
         started: list[Track] = []
         for i, (k, d) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
@@ -276,37 +283,44 @@ class IouTracker:
     def _match(
         self,
         predicted: np.ndarray,
+        last_box: np.ndarray,
         track_cls: np.ndarray,
         confirmed: np.ndarray,
         boxes: np.ndarray,
         class_ids: np.ndarray,
         strong: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Matched ``(track indices, detection indices)``: pairs with IoU at least :attr:`iou`,
-        best pair first, in rounds: ``confirmed`` tracks before tentative ones, within those
-        ``strong`` detections of the track's class, strong ones of another class, then the
-        weak ones likewise; each track and detection in one pair at most."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Matched ``(track indices, detection indices, matched on the last box)``: pairs with
+        IoU at least :attr:`iou`, best pair first, in rounds: ``confirmed`` tracks before
+        tentative ones, within those ``strong`` detections of the track's class, strong ones of
+        another class, then the weak ones likewise; then the confirmed tracks left, on their
+        last boxes instead of the predicted ones (an object that stopped short), in the same
+        order of detections. Each track and detection in one pair at most."""
         none = np.zeros(0, dtype=np.int64)
         if not len(predicted) or not len(boxes):
-            return none, none
+            return none, none, np.zeros(0, dtype=bool)
         iou = box_iou(predicted, boxes)
         same = track_cls[:, None] == class_ids[None, :]
-        pairs: list[tuple[int, int]] = []
+        pairs: list[tuple[int, int, bool]] = []
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
         kinds = (same & strong, ~same & strong, same & ~strong, ~same & ~strong)
         tiers = (confirmed[:, None], ~confirmed[:, None])
-        for allowed in (tier & kind for tier in tiers for kind in kinds):
-            rows, cols = np.nonzero(allowed & (iou >= self.iou))
+        rounds = [(allowed, iou, False) for allowed in (tier & kind for tier in tiers for kind in kinds)]
+        if confirmed.any():
+            stood = box_iou(last_box, boxes)
+            rounds += [(confirmed[:, None] & kind, stood, True) for kind in kinds]
+        for allowed, overlap, still in rounds:
+            rows, cols = np.nonzero(allowed & (overlap >= self.iou))
             # best pair first; equal IoU: the older track (lower index), then the earlier detection
-            order = np.lexsort((cols, rows, -iou[rows, cols]))
+            order = np.lexsort((cols, rows, -overlap[rows, cols]))
             for k, d in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
                 if k in used_tracks or d in used_dets:
                     continue
                 used_tracks.add(k)
                 used_dets.add(d)
-                pairs.append((k, d))
+                pairs.append((k, d, still))
         if not pairs:
-            return none, none
+            return none, none, np.zeros(0, dtype=bool)
         matched = np.array(pairs, dtype=np.int64)
-        return matched[:, 0], matched[:, 1]
+        return matched[:, 0], matched[:, 1], matched[:, 2].astype(bool)

@@ -81,6 +81,20 @@ def test_without_the_prediction_they_would_be_lost() -> None:
     assert len(seen) >= 5
 
 
+def test_an_object_that_stops_short_keeps_its_id() -> None:
+    """A car at 20 px a frame stops dead (a car pulling up): its predicted box runs on 20 px
+    past it (IoU under 0.3 with where it stands), so only its last box can match it. It keeps
+    its id, no second track starts, and it moves off again with the same id."""
+    xs = [40.0 + 20 * k for k in range(8)] + [180.0 + (2.0 if k % 2 else -2.0) for k in range(10)]
+    xs += [180.0 + 6 * k for k in range(1, 8)]
+    frames = [[(box_at(x, 100), 0)] for x in xs]
+    steps = run(IouTracker(iou=0.3, min_hits=2, max_lost_s=2.0), frames)
+    assert box_iou([box_at(xs[7] + 20, 100)], [box_at(xs[8], 100)])[0, 0] < 0.3  # prediction misses
+    ids = [s.ids.tolist() for s in steps[1:]]
+    assert ids == [[1]] * len(ids)
+    assert sum(len(s.started) for s in steps) == 1 and not any(s.ended for s in steps)
+
+
 def test_crossing_objects_of_one_class_keep_their_ids() -> None:
     # two people walk past each other on the same line; their boxes coincide mid-way
     frames = []
