@@ -194,6 +194,13 @@ class TrackSettings(_Strict):
         description="Detections in a row a followed object must stand in (or out of) a zone before it "
         "counts as entering (or leaving) it and gets an 'update' event; 1: at once.",
     )
+    stationary_s: float = Field(
+        10.0,
+        ge=0.0,
+        le=86400.0,
+        description="Seconds a followed object's box must stay put (IoU >= 0.6 with where it stopped) "
+        "before an 'update' event says it is stationary (a parked car); another when it moves; 0: never.",
+    )
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,18 @@ With ``track:`` in the device config, every frame's detections go through an
 :class:`~edgecnn.postprocess.track.IouTracker` on the finish thread, after masks and zones.
 A detection of a followed object gets its ``track_id``, and its life makes events (Frigate's
 event life cycle): ``new`` on the frame on which it gets its id, ``update`` on a frame on
-which it enters or leaves one of the config's zones, ``end`` on the frame on which it has
-been gone for ``max_lost_s``, or when the daemon stops (:meth:`TrackEvents.end_all`)::
+which it enters or leaves one of the config's zones, or becomes stationary or moves again,
+``end`` on the frame on which it has been gone for ``max_lost_s``, or when the daemon stops
+(:meth:`TrackEvents.end_all`)::
 
     {"type": "new", "id": 7, "label": "person", "score": 0.81, "box": [x1, y1, x2, y2],
-     "start": "2026-12-01T10:00:00.100Z", "zones": ["driveway"]}
+     "start": "2026-12-01T10:00:00.100Z", "zones": ["driveway"], "stationary": false}
     {"type": "update", "id": 7, "label": "person", "score": 0.88, "box": [...],
      "start": "2026-12-01T10:00:00.100Z", "zones": ["porch"], "entered": ["porch"],
-     "left": ["driveway"]}
+     "left": ["driveway"], "stationary": false}
     {"type": "end", "id": 7, "label": "person", "score": 0.93, "box": [...],
      "start": "2026-12-01T10:00:00.100Z", "end": "2026-12-01T10:00:09.700Z",
-     "duration_s": 9.6, "frames": 48, "zones": ["driveway", "porch"]}
+     "duration_s": 9.6, "frames": 48, "zones": ["driveway", "porch"], "stationary": false}
 
 In ``new``, ``score``, ``box`` and ``zones`` are those of the detection that gave the
 object its id (``start`` is the time of its first detection). In ``update``, ``score`` and
@@ -26,6 +27,14 @@ time of its last detection, ``duration_s`` the seconds between its first and las
 on the monotonic clock (right also when the wall clock stepped meanwhile), and ``zones``
 every zone it stood in while it had its id, in the order it entered them (those of ``new``
 and of every ``entered``). A frame's events come ``new`` first, then ``update``, then ``end``.
+
+An object is ``stationary`` (Frigate's stationary objects: a parked car, a sleeping dog)
+once its box has stayed put for ``stationary_s`` seconds of capture time (monotonic): every
+detection since it stopped overlapped the box where it stopped with IoU >= 0.6
+(:data:`STATIONARY_IOU`, Frigate's); a detection below that is a move, which ends it. Each
+change is an ``update`` of its own, with ``entered`` and ``left`` empty and ``stationary``
+the new state; every event carries ``stationary`` (``false`` in ``new``, the last state in
+``end``), so that a consumer can leave parked objects alone.
 
 Zone membership changes only when it holds for ``zone_hits`` detections of the object in a
 row (3 by default, Frigate's zone inertia): an object standing on a zone's edge, whose foot
@@ -49,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.config.device import TrackSettings
+from edgecnn.postprocess.boxes import box_iou
 from edgecnn.postprocess.track import IouTracker, Track
 from edgecnn.sinks.base import Detection
 from edgecnn.sources.base import Frame
@@ -89,6 +99,39 @@ class _Zones:
         return entered, left
 
 
+#: IoU with the box where an object stopped below which it counts as moving (Frigate's 0.6).
+STATIONARY_IOU = 0.6
+
+
+@dataclass
+class _Motion:
+    """Whether one followed object stands still.
+
+    Attributes:
+        anchor: the box where it stopped (its first box, or the one of its last move).
+        since: monotonic time of the detection at ``anchor``.
+        stationary: whether it has stood there for the settings' ``stationary_s``.
+    """
+
+    anchor: tuple[float, float, float, float]
+    since: float
+    stationary: bool = False
+
+    def see(self, box: tuple[float, float, float, float], now: float, after_s: float) -> bool | None:
+        """Count one detection at ``box`` at monotonic time ``now``; the new ``stationary``
+        state when it changed, else None. ``after_s`` 0 never makes an object stationary."""
+        if float(box_iou(np.array([self.anchor]), np.array([box]))[0, 0]) < STATIONARY_IOU:
+            self.anchor, self.since = box, now
+            if self.stationary:
+                self.stationary = False
+                return False
+            return None
+        if not self.stationary and after_s > 0 and now - self.since >= after_s:
+            self.stationary = True
+            return True
+        return None
+
+
 class TrackEvents:
     """Track ids for one source's detections, and the events they make.
 
@@ -115,7 +158,9 @@ class TrackEvents:
         self.labels = list(labels)
         self.clock = clock
         self.zone_hits = settings.zone_hits
+        self.stationary_s = settings.stationary_s
         self._zones: dict[int, _Zones] = {}  # by track id, for each followed object
+        self._motion: dict[int, _Motion] = {}  # by track id, likewise
 
     def update(
         self, detections: Sequence[Detection], frame: Frame
@@ -141,10 +186,13 @@ class TrackEvents:
                 det = replace(det, track_id=track_id)
                 if track_id in started:
                     self._zones[track_id] = _Zones(list(det.zones), list(det.zones))
+                    self._motion[track_id] = _Motion(det.box, frame.monotonic)
                 else:
                     entered, left = self._zones[track_id].see(det.zones, self.zone_hits)
                     if entered or left:
                         updates.append(self._update(followed[track_id], det, entered, left))
+                    if self._motion[track_id].see(det.box, frame.monotonic, self.stationary_s) is not None:
+                        updates.append(self._update(followed[track_id], det, [], []))
             out.append(det)
         events = [self._new(track, out) for track in step.started]
         events += updates
@@ -166,6 +214,7 @@ class TrackEvents:
             "box": [round(float(v), 2) for v in track.box],
             "start": self.clock(track.first_ts),
             "zones": list(det.zones),
+            "stationary": False,
         }
 
     def _update(self, track: Track, det: Detection, entered: list[str], left: list[str]) -> dict[str, Any]:
@@ -179,6 +228,7 @@ class TrackEvents:
             "zones": list(self._zones[track.id].inside),
             "entered": entered,
             "left": left,
+            "stationary": self._motion[track.id].stationary,
         }
 
     def _end(self, track: Track) -> dict[str, Any]:
@@ -193,4 +243,5 @@ class TrackEvents:
             "duration_s": round(track.duration_s, 3),
             "frames": track.hits,
             "zones": self._zones.pop(track.id).entered,
+            "stationary": self._motion.pop(track.id).stationary,
         }

@@ -71,7 +71,8 @@ def test_zone_changes_give_update_events_once_they_held_for_zone_hits_detections
         out, events = tracking.update(detections, frame(k))
         if k == 1:
             assert events == ({"type": "new", "id": 1, "label": "person", "score": 0.51,
-                               "box": [100.0, 100.0, 140.0, 160.0], "start": "1000.0", "zones": ["a"]},)
+                               "box": [100.0, 100.0, 140.0, 160.0], "start": "1000.0", "zones": ["a"],
+                               "stationary": False},)
             continue
         assert all(e["type"] == "update" for e in events) and len(events) <= 1
         for event in events:
@@ -80,6 +81,7 @@ def test_zone_changes_give_update_events_once_they_held_for_zone_hits_detections
             assert (event["label"], event["score"], event["start"]) == ("person", score, "1000.0")
             assert event["box"] == [100.0, 100.0, 140.0, 160.0]
             updates[k] = (event["zones"], event["entered"], event["left"])
+            assert event["stationary"] is False  # 1.4 s standing: below stationary_s
     assert updates == UPDATES[zone_hits]
     # the end event lists every zone the object counted as standing in, in order of entry
     (end,) = tracking.end_all()
@@ -123,3 +125,39 @@ def test_lost_objects_end_by_the_frames_monotonic_time_when_the_wall_clock_steps
     assert (ended[10]["start"], ended[10]["end"]) == ("1000.0", "1000.4")
     assert ended[10]["duration_s"] == pytest.approx(0.4) and ended[10]["frames"] == 5
     assert ended[10]["zones"] == ["a"]
+
+
+def test_an_object_that_stays_put_becomes_stationary_and_moving_again_ends_it() -> None:
+    """stationary_s 1.0 at 10 frames/s. A person walks in at 8 px a frame (a move every second
+    frame: 16 px from where it last moved is IoU 0.43), stops at x=100 on frame 5, stands there
+    with its box jittering by 3 px (IoU 0.86 with where it stopped), hidden on frames 12-13 (it
+    is where it was: time still counts), and walks off from frame 25 (moving on frame 26). One
+    update when it has stood for 1 s (frame 15), one when it moves; entered and left are
+    empty in both; end reports the last state."""
+    tracking = events_of(stationary_s=1.0, max_lost_s=5.0)
+    seen = {}
+    for k in range(30):
+        if k in (12, 13):
+            detections = []
+        elif k <= 5:
+            detections = [person(x=60.0 + 8.0 * k)]
+        elif k < 25:
+            detections = [person(x=100.0 + (3.0 if k % 2 else -3.0))]
+        else:
+            detections = [person(x=100.0 + 8.0 * (k - 24))]
+        for event in tracking.update(detections, frame(k))[1]:
+            seen[k] = event
+    assert seen[1]["type"] == "new" and seen[1]["stationary"] is False
+    updates = {k: e for k, e in seen.items() if e["type"] == "update"}
+    assert sorted(updates) == [15, 26]
+    assert updates[15]["stationary"] is True and updates[26]["stationary"] is False
+    assert all(e["entered"] == [] and e["left"] == [] for e in updates.values())
+    (end,) = tracking.end_all()
+    assert end["stationary"] is False
+
+
+def test_stationary_s_0_never_makes_an_object_stationary() -> None:
+    tracking = events_of(stationary_s=0.0)
+    kinds = [e["type"] for k in range(200) for e in tracking.update([person()], frame(k))[1]]
+    assert kinds == ["new"]
+    assert tracking.end_all()[0]["stationary"] is False

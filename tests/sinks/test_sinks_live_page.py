@@ -27,13 +27,15 @@ SECOND = (Detection("dog", 1, 0.88, (360.0, 210.0, 600.0, 440.0)),
           Detection("person", 0, 0.64, (130.0, 80.0, 290.0, 415.0)))
 LEAD_COPY = Path("/tmp/edgecnn_live_page.png")
 START = "2026-12-01T10:00:00.000Z"
-EVENTS = (  # what the daemon's tracking sends: a person walks into the porch, a car leaves
+EVENTS = (  # what the daemon's tracking sends: a person walks into the porch and stops, a car leaves
     {"type": "new", "id": 7, "label": "person", "score": 0.9, "box": [120, 90, 300, 420], "start": START,
-     "zones": ["driveway"]},
+     "zones": ["driveway"], "stationary": False},
     {"type": "update", "id": 7, "label": "person", "score": 0.92, "box": [130, 90, 310, 420], "start": START,
-     "zones": ["porch"], "entered": ["porch"], "left": ["driveway"]},
+     "zones": ["porch"], "entered": ["porch"], "left": ["driveway"], "stationary": False},
+    {"type": "update", "id": 7, "label": "person", "score": 0.91, "box": [131, 90, 311, 420], "start": START,
+     "zones": ["porch"], "entered": [], "left": [], "stationary": True},
     {"type": "end", "id": 3, "label": "car", "score": 0.8, "box": [330, 250, 560, 430], "start": START,
-     "end": "2026-12-01T10:00:04.200Z", "duration_s": 4.2, "frames": 42, "zones": []},
+     "end": "2026-12-01T10:00:04.200Z", "duration_s": 4.2, "frames": 42, "zones": [], "stationary": False},
 )
 
 
@@ -123,10 +125,11 @@ def test_live_page_in_headless_chromium(tmp_path: Path, chromium_exe: str, make_
     assert 'id="device">kitchen-pi<' in dom and ">online<" in dom
     # the tracked objects panel: newest event first, each described in words
     shown = re.findall(r'<li data-event="(\w+)" data-id="(\d+)">(.*?)</li>', dom)
-    assert [(kind, int(i)) for kind, i, _ in shown] == [("end", 3), ("update", 7), ("new", 7)]
+    assert [(kind, int(i)) for kind, i, _ in shown] == [("end", 3), ("update", 7), ("update", 7), ("new", 7)]
     texts = [re.sub(r"<[^>]+>", " ", html) for _, _, html in shown]
     assert "#3 car" in texts[0] and "gone after 4.2 s" in texts[0]
-    assert "entered porch · left driveway" in texts[1] and "appeared in driveway" in texts[2]
+    assert "stopped" in texts[1] and "entered" not in texts[1]
+    assert "entered porch · left driveway" in texts[2] and "appeared in driveway" in texts[3]
     assert re.search(r'<div class="card" id="events-card">', dom)  # no longer hidden
     png = cv2.imread(str(shot))
     assert png is not None and png.shape[:2] == (800, 1280)
