@@ -15,22 +15,16 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from edgecnn._stderr import TF_NOTICE, drop_lines
 from edgecnn._stderr import captured_stderr_fd as _captured
-from edgecnn._stderr import drop_lines
 
 #: Lines TensorFlow prints at start-up that say nothing to an edgecnn user.
-NOTICE = re.compile(
-    r"All log messages before absl::InitializeLog\(\) is called"
-    r"|^[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|cuda_platform|cuda_executor|"
-    r"cuda_dnn|cuda_fft|cuda_blas|cuda_diagnostics)\.cc:\d+\]"
-    r"|^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$"
-)
+NOTICE = TF_NOTICE
 
 
 def install() -> None:

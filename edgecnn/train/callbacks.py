@@ -5,16 +5,18 @@ so these are plain objects: :class:`EarlyStopping` decides when to stop and whic
 the best, :class:`ProgressBar` draws a rich bar per epoch on a terminal (elsewhere it logs a
 line a minute within long epochs), and any object with
 an ``on_epoch_end(record)`` method (:class:`Callback`) sees each epoch's history record
-after the checkpoint of that epoch is written.
+after the checkpoint of that epoch is written. :meth:`ProgressBar.print_line` writes a line
+above the bar from any thread (the training loop's stderr filter sends C++ lines there).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,10 @@ class ProgressBar:
         log_every: seconds between step lines when no bar is drawn. Default 60.
     """
 
+    #: The bar being drawn (the innermost), for :meth:`print_line`; changed under ``_lock``.
+    _drawn: ClassVar[ProgressBar | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
     def __init__(self, epochs: int, enabled: bool | None = None, log_every: float = 60.0) -> None:
         self.epochs = epochs
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
@@ -93,6 +99,7 @@ class ProgressBar:
         self._epoch = 0
         self._steps = 0
         self._last_log = 0.0
+        self._outer: ProgressBar | None = None
 
     def __enter__(self) -> ProgressBar:
         if self.enabled:
@@ -109,14 +116,32 @@ class ProgressBar:
                 transient=False,
             )
             self._progress.__enter__()
+            with ProgressBar._lock:
+                self._outer, ProgressBar._drawn = ProgressBar._drawn, self
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._progress is not None:
-            self._progress.__exit__(kind, exc, tb)
-            self._progress = None
+            with ProgressBar._lock:  # not while print_line draws: rich would redraw the bar after its end
+                self._progress.__exit__(kind, exc, tb)
+                self._progress = None
+                ProgressBar._drawn = self._outer
+
+    @classmethod
+    def print_line(cls, text: str) -> None:
+        """Write ``text`` as a line of its own: above the bar being drawn, else to stderr.
+
+        Safe from any thread, also while a bar starts or ends.
+        """
+        with cls._lock:
+            if cls._drawn is not None and cls._drawn._progress is not None:
+                cls._drawn._progress.console.print(
+                    text, markup=False, highlight=False, emoji=False, soft_wrap=True
+                )
+                return
+        sys.stderr.write(f"{text}\n")
 
     def start_epoch(self, epoch: int, steps: int, info: str = "") -> None:
         """Begin the bar of ``epoch`` (1-based) with ``steps`` steps."""

@@ -32,6 +32,16 @@ Validation (every ``val_every`` epochs and after the last) runs
 eval``. The monitored value ("fitness") is Ultralytics': ``0.1 mAP50 + 0.9 mAP50-95`` for
 detectors, accuracy for classifiers. ``model.keras`` is saved when it improves; training
 stops early after ``patience`` epochs without improvement.
+
+What C++ code writes to file descriptor 2 during the run goes through a live line filter
+(:func:`edgecnn._stderr.progress_safe_stderr_fd`): TensorFlow's known-harmless notices
+(:data:`TRAINING_NOISE`) are dropped, and every other line comes out at once, on a line of
+its own above the progress bar (:meth:`ProgressBar.print_line`; libjpeg's "Corrupt JPEG
+data" once per message, with a count at the end). The filter sits here, in :func:`train`
+around the whole run, rather than in ``edgecnn train``, so that the Python API gets it too;
+and around the whole run rather than the epoch loop alone because the same writers run just
+before the loop (the training-batch picture decodes images) and after it (the final
+evaluation), and one window counts each message once.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgecnn import __version__
+from edgecnn._stderr import TF_NOTICE, progress_safe_stderr_fd
 from edgecnn.architectures import ModelInfo, get_model_info
 from edgecnn.data import Split, check_splits_agree, load_split
 from edgecnn.errors import UserError
@@ -83,6 +95,19 @@ RUN_OUTPUTS = (
     PR_CURVE_FILE,
     CONFUSION_FILE,
     CONFIG_FILE,
+)
+
+#: What TensorFlow writes to fd 2 during a run that says nothing to a user: its start-up
+#: notices, and grappler's "remapper failed ... LeakyReluGrad" (the pass gives up fusing the
+#: gradient of a LeakyReLU; the step runs unfused, with the same result). Other lines pass.
+TRAINING_NOISE = re.compile(
+    "|".join(
+        (
+            TF_NOTICE.pattern,
+            r"^E\d{4} [\d:.]+ +\d+ meta_optimizer\.cc:\d+\] remapper failed: INVALID_ARGUMENT: "
+            r"Mutation::Apply error: fanout '[^']*LeakyReluGrad' exist for missing node",
+        )
+    )
 )
 
 
@@ -393,7 +418,8 @@ def train(
     run_dir.recover()
     saved = _Saved(config.out, config.data, config.epochs)
     try:
-        return _train(config, run_dir, callbacks, progress, saved)
+        with progress_safe_stderr_fd(TRAINING_NOISE, ProgressBar.print_line):  # see the module docstring
+            return _train(config, run_dir, callbacks, progress, saved)
     except KeyboardInterrupt as exc:
         run_dir.rollback()
         if isinstance(exc, TrainingInterrupted):
