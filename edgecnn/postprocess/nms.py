@@ -26,8 +26,10 @@ threshold, as if each class were suppressed on its own with it.
 How it is fast in numpy. At detector sizes (about 1000 boxes) the cost is mostly the number
 of numpy calls, about a microsecond each, so the work is done in few calls on whole arrays:
 
-* One sort by score. Each box's fast-layout corners (complex points, classes moved apart),
-  area and search window are computed once.
+* One sort by score, of 64-bit keys (score bits, then the index): unique keys, so numpy's
+  unstable SIMD sort gives the stable order, at about half the cost of a stable argsort.
+  Each box's fast-layout corners (complex points, classes moved apart), area and search
+  window are computed once.
 * A pair of boxes can only exceed an IoU threshold ``t`` when their centres are closer along
   x than ``w_a / 2 + (0.5 - t) * max_w`` (``t < 0.5``) or ``(1 - t) * w_a``, so the
   candidates of a box come from a window search in x-sorted centres: one ``searchsorted``
@@ -60,8 +62,9 @@ _DBL_EPS = float(np.finfo(np.float64).eps)
 _BAND = 1e-6  # pairs whose fast IoU is this close to the threshold are recomputed exactly
 _DENSE_MAX = 64  # sets this small test every pair instead of searching windows
 _BLOCK = 128  # best undecided boxes resolved together (the bit masks hold 128)
-_SORT_KEY_MIN = 2048  # from this size a 64-bit key sort beats numpy's stable float sort
 _BITS = [1 << i for i in range(64)]
+_INDEX_KEYS = np.arange(4096, dtype=np.uint64)  # the low halves of the score sort's keys
+_INDEX_KEYS.flags.writeable = False
 
 
 def batched_nms(
@@ -139,19 +142,23 @@ def _as_class_ids(class_ids: np.ndarray) -> np.ndarray:
 
 
 def _descending_order(s32: np.ndarray) -> np.ndarray:
-    """Indices by descending float32 score, equal scores in input order (a stable sort)."""
-    if s32.size < _SORT_KEY_MIN:
-        return (-s32).argsort(kind="stable")
-    order = (-s32).argsort()
-    ranked = s32.take(order)
-    if not (ranked[1:] == ranked[:-1]).any():
-        return order  # no ties, so the unstable sort gave the stable order
-    # Unique 64-bit keys (order-preserving score bits, then the index) sort unstably but
-    # deterministically, several times faster than numpy's stable float sort.
-    bits = (-s32 + np.float32(0.0)).view(np.uint32)  # + 0.0 turns -0.0 into 0.0
-    flip = np.where(bits >> np.uint32(31), np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    keys = (bits ^ flip).astype(np.uint64) << np.uint64(32)
-    keys |= np.arange(s32.size, dtype=np.uint64)
+    """Indices by descending float32 score, equal scores in input order (a stable sort).
+
+    Each score's bits become an unsigned key that orders as the scores do, descending, and
+    the index fills the low 32 bits: unique 64-bit keys, so one unstable (SIMD) sort gives
+    the stable order, several times faster than numpy's stable float sort. Scores >= 0 (the
+    usual ones) need no sign handling: their bits order as their values (+ 0.0 turns -0.0
+    into 0.0). NaN scores sort anywhere; the caller drops them.
+    """
+    n = s32.size
+    if n and s32.min() >= 0.0:  # NaN fails the test
+        keys = (np.uint32(0x7FFFFFFF) - (s32 + np.float32(0.0)).view(np.uint32)).astype(np.uint64)
+    else:
+        bits = (-s32 + np.float32(0.0)).view(np.uint32)
+        flip = np.where(bits >> np.uint32(31), np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
+        keys = (bits ^ flip).astype(np.uint64)
+    keys <<= np.uint64(32)
+    keys |= _INDEX_KEYS[:n] if n <= _INDEX_KEYS.size else np.arange(n, dtype=np.uint64)
     keys.sort()
     return (keys & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
