@@ -358,29 +358,28 @@ def _greedy_pass(m: int, src: np.ndarray, dst: np.ndarray) -> list[int]:
     Each box's targets become one or two 64-bit masks (boxes 0-63 and 64-127), so the
     sequential pass costs a test and an ``or`` or two per box.
     """
-    targets = np.zeros((m, 64 if m <= 64 else 128), dtype=bool)
-    targets[src, dst] = True
-    words = np.packbits(targets, axis=None, bitorder="little").view("<u8")  # row after row
+    width = 64 if m <= 64 else 128
+    targets = np.zeros(m * width, dtype=bool)  # row after row (flat: one index per pair)
+    targets[src * width + dst] = True
+    words = np.packbits(targets, bitorder="little").view("<u8").tolist()
     keep = []
     if m <= 64:
         done = 0
-        for i, mask in enumerate(words.tolist()):
+        for i, mask in enumerate(words):
             if not done & _BITS[i]:
                 keep.append(i)
                 done |= mask
         return keep
-    low = words[0::2].tolist()
-    high = words[1::2].tolist()
     done_low = done_high = 0
     for i in range(64):
         if not done_low & _BITS[i]:
             keep.append(i)
-            done_low |= low[i]
-            done_high |= high[i]
+            done_low |= words[2 * i]
+            done_high |= words[2 * i + 1]
     for i in range(64, m):
         if not done_high & _BITS[i - 64]:
             keep.append(i)
-            done_high |= high[i]
+            done_high |= words[2 * i + 1]
     return keep
 
 
