@@ -18,6 +18,12 @@ import pytest
 from edgecnn._stderr import filtered_stderr_fd, progress_safe_stderr_fd
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter that imports this checkout's edgecnn."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
 NOISE = re.compile(r"^E\d{4} [\d:.]+ +\d+ meta_optimizer\.cc:\d+\] remapper failed")
 REMAPPER = (
     "E0000 00:00:1764000000.123456    1234 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: "
@@ -125,8 +131,7 @@ def test_an_exception_propagates_unchanged_and_fd_2_is_restored() -> None:
         "os.write(2, b'after\\n')\n"
         "sys.stderr.write('python after\\n')\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ValueError('boom') None None\nTrue True\n"
     assert proc.stderr == "inside\nafter\npython after\n"
@@ -141,8 +146,7 @@ def test_without_an_fd_2_the_block_runs_unfiltered() -> None:
         "with filtered_stderr_fd(re.compile('noise')):\n"
         "    print('ran')\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    proc = run_python(code)
     assert (proc.returncode, proc.stdout) == (0, "ran\n")
 
 
@@ -151,8 +155,11 @@ def test_under_pytest_capture(capfd: pytest.CaptureFixture[str]) -> None:
     stderr = sys.stderr
     with filtered_stderr_fd(NOISE):
         assert sys.stderr is stderr  # it does not write to fd 2: left alone
+        # Python's line first, in one write: the filter's thread writes its lines whenever
+        # they come, and a print (two writes) could take one in the middle.
+        sys.stderr.write("python\n")
+        sys.stderr.flush()
         os.write(2, f"{REMAPPER}real\n".encode())
-        print("python", file=sys.stderr)
     err = capfd.readouterr().err
     assert sorted(err.splitlines()) == ["python", "real"]
 
@@ -215,8 +222,7 @@ def test_progress_safe_lines_go_above_a_live_rich_bar() -> None:
         "        time.sleep(0.3)\n"
         "    bar.end_epoch('done')\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FORCE_COLOR": "1", "COLUMNS": "100"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    proc = run_python(code, FORCE_COLOR="1", COLUMNS="100")
     assert proc.returncode == 0, proc.stderr
     err = proc.stderr
     assert "epoch 1/1" in err and "noise" not in err
