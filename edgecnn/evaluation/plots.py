@@ -80,7 +80,7 @@ def plot_detection_confusion(metrics: DetectionMetrics, path: str | Path, normal
         raise ValueError("these metrics have no confusion matrix")
     threshold = metrics.score_threshold
     at = "no operating point" if threshold is None else f"score >= {threshold:.3g}"
-    title = f"Detection confusion matrix ({at}, IoU 0.5)"
+    title = f"Detection confusion matrix\n{at}, IoU 0.5"
     return _draw_matrix(metrics.confusion, [*metrics.names, "background"], title, path, normalize)
 
 
@@ -88,8 +88,8 @@ def _draw_matrix(cm: np.ndarray, names: list[str], title: str, path: str | Path,
     cm = cm.astype(float)
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     n = len(names)
-    side = min(max(4.0, 0.5 * n + 2), 20)
-    fig = new_figure(side + 1, side)
+    side = min(max(5.0, 0.5 * n + 2.5), 20)
+    fig = new_figure(side + 1.5, side)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
     fig.colorbar(image, ax=ax, fraction=0.046)
