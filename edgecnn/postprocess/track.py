@@ -18,10 +18,13 @@ seconds (an object behind a pole keeps its id). Ids count up from 1 and are neve
 while the tracker lives.
 
 An object that stops short (a car pulling up) is not where its velocity predicts: a track
-left unmatched by the prediction gets a last round, with its last box as the prediction
-(standing still), and a match there restarts its velocity from that move. Without it the
-stopped object would lose its track and, standing on the lost track's last box, could not
-start another (it would be a duplicate) until the lost track ended.
+that was matched on the last frame and is left unmatched by its prediction gets a last
+round, with its last box as the prediction (standing still) and strong detections only, and
+a match there restarts its velocity from that move. Without it the stopped object would
+lose its track and, standing on the lost track's last box, could not start another (it
+would be a duplicate) until the lost track ended. Tracks lost for longer, and weak
+detections, are left out of that round: a lost track kept at its last box would take the
+stray duplicate boxes a detector gives where objects overlap.
 
 Motion is measured in frames when frame numbers are given (a video file is read faster
 than it was filmed, in bursts, so capture times would give false speeds) and in seconds
@@ -157,6 +160,7 @@ class IouTracker:
         self.smoothing = smoothing
         self.tracks: list[Track] = []
         self._last_id = 0
+        self._matched: set[int] = set()  # ids of the tracks matched on the last frame
 
     def update(
         self,
@@ -205,7 +209,10 @@ class IouTracker:
         track_cls = np.array([t.class_id for t in tracks], dtype=np.int64)
         confirmed = np.array([t.id > 0 for t in tracks], dtype=bool)
         strong = scores >= self.start_conf
-        rows, cols, still = self._match(predicted, last_box, track_cls, confirmed, boxes, class_ids, strong)
+        just_lost = np.array([t.id in self._matched for t in tracks], dtype=bool)  # matched last frame
+        rows, cols, still = self._match(
+            predicted, last_box, track_cls, confirmed, just_lost, boxes, class_ids, strong
+        )
         # the matched tracks move to their detections; velocity from the move, smoothed
         moving = elapsed[rows] > 0.0
         moved = (boxes[cols] - last_box[rows]) / np.where(moving, elapsed[rows], 1.0)[:, None]
@@ -272,6 +279,7 @@ class IouTracker:
                 ids[d] = track.id
             kept.append(track)
         self.tracks = kept
+        self._matched = {int(i) for i in ids.tolist() if i}
         return TrackStep(ids, tuple(started), tuple(ended))
 
     def end_all(self) -> tuple[Track, ...]:
@@ -286,6 +294,7 @@ class IouTracker:
         last_box: np.ndarray,
         track_cls: np.ndarray,
         confirmed: np.ndarray,
+        just_lost: np.ndarray,
         boxes: np.ndarray,
         class_ids: np.ndarray,
         strong: np.ndarray,
@@ -293,9 +302,10 @@ class IouTracker:
         """Matched ``(track indices, detection indices, matched on the last box)``: pairs with
         IoU at least :attr:`iou`, best pair first, in rounds: ``confirmed`` tracks before
         tentative ones, within those ``strong`` detections of the track's class, strong ones of
-        another class, then the weak ones likewise; then the confirmed tracks left, on their
-        last boxes instead of the predicted ones (an object that stopped short), in the same
-        order of detections. Each track and detection in one pair at most."""
+        another class, then the weak ones likewise; then the tracks left that were matched on
+        the last frame (``just_lost``), on their last boxes instead of the predicted ones (an
+        object that stopped short), with strong detections only (of their class first). Each
+        track and detection in one pair at most."""
         none = np.zeros(0, dtype=np.int64)
         if not len(predicted) or not len(boxes):
             return none, none, np.zeros(0, dtype=bool)
@@ -307,9 +317,9 @@ class IouTracker:
         kinds = (same & strong, ~same & strong, same & ~strong, ~same & ~strong)
         tiers = (confirmed[:, None], ~confirmed[:, None])
         rounds = [(allowed, iou, False) for allowed in (tier & kind for tier in tiers for kind in kinds)]
-        if confirmed.any():
+        if just_lost.any():
             stood = box_iou(last_box, boxes)
-            rounds += [(confirmed[:, None] & kind, stood, True) for kind in kinds]
+            rounds += [(just_lost[:, None] & kind, stood, True) for kind in kinds[:2]]  # strong detections
         for allowed, overlap, still in rounds:
             rows, cols = np.nonzero(allowed & (overlap >= self.iou))
             # best pair first; equal IoU: the older track (lower index), then the earlier detection
